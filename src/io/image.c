@@ -1,0 +1,133 @@
+/* image.c - image files (through stb, see stb_impl.c) and bilinear resizing. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <stb_image.h>
+#include <stb_image_write.h>
+
+#include "cnnrt.h"
+#include "core/error.h"
+#include "core/util.h"
+
+void cnnrt_image_free(cnnrt_image *img)
+{
+    if (!img) return;
+    stbi_image_free(img->pixels);
+    memset(img, 0, sizeof *img);
+}
+
+cnnrt_status cnnrt_image_load(const char *path, cnnrt_image *img, cnnrt_error *err)
+{
+    memset(img, 0, sizeof *img);
+    uint64_t size;
+    cnnrt_status st = file_size(path, &size, err);
+    if (st) return st;
+    if (size == 0) return cnnrt_fail(err, CNNRT_E_FORMAT, "%s: the image file is empty", path);
+    FILE *f = fopen(path, "rb");
+    if (!f) return cnnrt_fail(err, CNNRT_E_IO, "%s: %s", path, strerror(errno));
+    int w, h, comp;
+    if (!stbi_info_from_file(f, &w, &h, &comp)) {
+        fclose(f);
+        return cnnrt_fail(err, CNNRT_E_FORMAT,
+                          "%s: not a readable JPEG, PNG or BMP image (%s)", path,
+                          stbi_failure_reason() ? stbi_failure_reason() : "unknown format");
+    }
+    if (w <= 0 || h <= 0 || w > CNNRT_IMAGE_MAX_SIDE || h > CNNRT_IMAGE_MAX_SIDE ||
+        (long)w * h > CNNRT_IMAGE_MAX_PIXELS) {
+        fclose(f);
+        return cnnrt_fail(err, CNNRT_E_FORMAT,
+                          "%s: image is %dx%d; the largest accepted is %dx%d and %ld pixels", path,
+                          w, h, CNNRT_IMAGE_MAX_SIDE, CNNRT_IMAGE_MAX_SIDE, CNNRT_IMAGE_MAX_PIXELS);
+    }
+    unsigned char *px = stbi_load_from_file(f, &w, &h, &comp, 3);
+    fclose(f);
+    if (!px)
+        return cnnrt_fail(err, CNNRT_E_FORMAT, "%s: the image cannot be decoded (%s)", path,
+                          stbi_failure_reason() ? stbi_failure_reason() : "corrupt data");
+    img->width = w;
+    img->height = h;
+    img->channels = 3;
+    img->pixels = px;
+    return CNNRT_OK;
+}
+
+static void write_cb(void *ctx, void *data, int size)
+{
+    FILE *f = ctx;
+    if (fwrite(data, 1, (size_t)size, f) != (size_t)size) { /* ferror is checked after */
+    }
+}
+
+cnnrt_status cnnrt_image_save(const char *path, const cnnrt_image *img, cnnrt_error *err)
+{
+    if (!img || !img->pixels || img->width <= 0 || img->height <= 0)
+        return cnnrt_fail(err, CNNRT_E_USAGE, "%s: no image to save", path);
+    bool png = str_ends_with_ci(path, ".png");
+    bool jpg = str_ends_with_ci(path, ".jpg") || str_ends_with_ci(path, ".jpeg");
+    if (!png && !jpg)
+        return cnnrt_fail(err, CNNRT_E_USAGE, "%s: output images must end in .jpg, .jpeg or .png",
+                          path);
+    size_t tlen = strlen(path) + 32;
+    char *tmp = malloc(tlen);
+    if (!tmp) return CNNRT_NOMEM(err);
+    snprintf(tmp, tlen, "%s.tmp%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        cnnrt_status st = cnnrt_fail(err, CNNRT_E_IO, "%s: cannot write: %s", path, strerror(errno));
+        free(tmp);
+        return st;
+    }
+    int ok = png ? stbi_write_png_to_func(write_cb, f, img->width, img->height, img->channels,
+                                          img->pixels, img->width * img->channels)
+                 : stbi_write_jpg_to_func(write_cb, f, img->width, img->height, img->channels,
+                                          img->pixels, 90);
+    bool failed = !ok || ferror(f);
+    if (fclose(f) != 0) failed = true;
+    if (!failed && rename(tmp, path) != 0) failed = true;
+    cnnrt_status st = CNNRT_OK;
+    if (failed) {
+        st = cnnrt_fail(err, CNNRT_E_IO, "%s: writing the image failed: %s", path, strerror(errno));
+        remove(tmp);
+    }
+    free(tmp);
+    return st;
+}
+
+cnnrt_status cnnrt_image_resize_bilinear(const cnnrt_image *img, int dst_w, int dst_h, float *out)
+{
+    if (!img || !img->pixels || img->channels != 3 || dst_w <= 0 || dst_h <= 0 || !out)
+        return CNNRT_E_USAGE;
+    const int sw = img->width, sh = img->height;
+    const float sx = (float)sw / dst_w, sy = (float)sh / dst_h;
+    for (int y = 0; y < dst_h; y++) {
+        float fy = (y + 0.5f) * sy - 0.5f;
+        if (fy < 0) fy = 0;
+        int y0 = (int)fy;
+        if (y0 > sh - 1) y0 = sh - 1;
+        int y1 = y0 + 1 < sh ? y0 + 1 : sh - 1;
+        float wy = fy - y0;
+        for (int x = 0; x < dst_w; x++) {
+            float fx = (x + 0.5f) * sx - 0.5f;
+            if (fx < 0) fx = 0;
+            int x0 = (int)fx;
+            if (x0 > sw - 1) x0 = sw - 1;
+            int x1 = x0 + 1 < sw ? x0 + 1 : sw - 1;
+            float wx = fx - x0;
+            const unsigned char *p00 = img->pixels + ((size_t)y0 * sw + x0) * 3;
+            const unsigned char *p01 = img->pixels + ((size_t)y0 * sw + x1) * 3;
+            const unsigned char *p10 = img->pixels + ((size_t)y1 * sw + x0) * 3;
+            const unsigned char *p11 = img->pixels + ((size_t)y1 * sw + x1) * 3;
+            float *o = out + ((size_t)y * dst_w + x) * 3;
+            for (int c = 0; c < 3; c++) {
+                float top = p00[c] + (p01[c] - p00[c]) * wx;
+                float bot = p10[c] + (p11[c] - p10[c]) * wx;
+                o[c] = top + (bot - top) * wy;
+            }
+        }
+    }
+    return CNNRT_OK;
+}

@@ -1,0 +1,589 @@
+/* keras_h5.c - Keras HDF5 structure and data reading, defensively (see
+ * ../shared/RELIABILITY.md: no plugins, no external links or storage, every size
+ * checked before anything is allocated from it). */
+#include "io/keras_h5.h"
+
+#include <hdf5.h>
+#include <H5PLpublic.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/util.h"
+
+#define MAX_STRINGS 200000          /* entries of layer_names / weight_names */
+#define MAX_STRING_BYTES (1u << 16) /* one fixed-length string */
+#define MAX_ATTR_BYTES (64u << 20)  /* one attribute (model_config can be large) */
+
+void h5_library_init(void)
+{
+    static int done;
+    if (done) return;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    H5PLset_loading_state(0);
+    done = 1;
+}
+
+struct h5_err_walk {
+    char *buf;
+    size_t len;
+};
+
+static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
+{
+    (void)n;
+    struct h5_err_walk *w = data;
+    if (e->desc && e->desc[0]) snprintf(w->buf, w->len, "%s", e->desc);
+    return 0;
+}
+
+const char *h5_last_error(char *buf, size_t len)
+{
+    buf[0] = '\0';
+    struct h5_err_walk w = {buf, len};
+    /* walking upward leaves the innermost (most specific) description last */
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &w);
+    H5Eclear2(H5E_DEFAULT);
+    return buf;
+}
+
+/* Refuses to follow external links (they would open other files). */
+static herr_t deny_external_link(const char *parent_file, const char *parent_group,
+                                 const char *file, const char *obj, unsigned *acc, hid_t fapl,
+                                 void *data)
+{
+    (void)parent_file, (void)parent_group, (void)file, (void)obj, (void)acc, (void)fapl, (void)data;
+    return -1;
+}
+
+/* Access property list of class cls (H5P_DATASET_ACCESS or H5P_GROUP_ACCESS, both
+ * link-access lists) that refuses external links and long link chains. */
+struct h5_access {
+    hid_t gapl, dapl;
+};
+
+static hid_t access_plist(hid_t cls)
+{
+    hid_t pl = H5Pcreate(cls);
+    if (pl < 0) return pl;
+    H5Pset_elink_cb(pl, deny_external_link, NULL);
+    H5Pset_nlinks(pl, 8);
+    return pl;
+}
+
+/* Type of the object at name inside loc: H5O_TYPE_GROUP, _DATASET, or -1 if absent
+ * or reached through an external link. */
+static int object_type(hid_t loc, const char *name)
+{
+    /* check every path component: none may be an external link */
+    char path[1024];
+    if (strlen(name) >= sizeof path) return -1;
+    strcpy(path, name);
+    for (char *p = path;; p++) {
+        char saved = *p;
+        if (saved == '/' || saved == '\0') {
+            *p = '\0';
+            if (path[0]) {
+                if (H5Lexists(loc, path, H5P_DEFAULT) <= 0) return -1;
+                H5L_info_t li;
+                if (H5Lget_info(loc, path, &li, H5P_DEFAULT) < 0 || li.type == H5L_TYPE_EXTERNAL)
+                    return -1;
+            }
+            *p = saved;
+            if (saved == '\0') break;
+        }
+    }
+    H5O_info_t oi;
+    if (H5Oget_info_by_name(loc, name, &oi, H5P_DEFAULT) < 0) return -1;
+    return (int)oi.type;
+}
+
+static void free_strings(char **s, int n)
+{
+    if (!s) return;
+    for (int i = 0; i < n; i++) free(s[i]);
+    free(s);
+}
+
+/* Reads a string attribute (scalar or 1-D, fixed or variable length) as an array of
+ * C strings. A 0-length numeric array (h5py's empty list) gives 0 strings.
+ * *present = false if the attribute does not exist. */
+static cnnrt_status read_string_attr(hid_t obj, const char *name, char ***out, int *count,
+                                     bool *present, cnnrt_error *err)
+{
+    *out = NULL;
+    *count = 0;
+    *present = false;
+    if (H5Aexists(obj, name) <= 0) return CNNRT_OK;
+    *present = true;
+    cnnrt_status st = CNNRT_OK;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
+    hid_t s = a >= 0 ? H5Aget_space(a) : -1;
+    hid_t mt = -1;
+    char **strs = NULL;
+    int n = 0;
+    if (a < 0 || t < 0 || s < 0) {
+        st = cnnrt_fail(err, CNNRT_E_FORMAT, "attribute '%s' cannot be read", name);
+        goto done;
+    }
+    hssize_t npoints = H5Sget_simple_extent_npoints(s);
+    if (npoints < 0 || npoints > MAX_STRINGS) {
+        st = cnnrt_fail(err, CNNRT_E_FORMAT, "attribute '%s' has an invalid size", name);
+        goto done;
+    }
+    if (H5Tget_class(t) != H5T_STRING) {
+        if (npoints == 0) goto done; /* empty list stored as a numeric array */
+        st = cnnrt_fail(err, CNNRT_E_FORMAT, "attribute '%s' is not a list of strings", name);
+        goto done;
+    }
+    n = (int)npoints;
+    strs = calloc((size_t)n + 1, sizeof *strs);
+    if (!strs) {
+        st = CNNRT_NOMEM(err);
+        goto done;
+    }
+    if (H5Tis_variable_str(t) > 0) {
+        char **raw = calloc((size_t)n + 1, sizeof *raw);
+        mt = H5Tcopy(H5T_C_S1);
+        if (!raw || mt < 0 || H5Tset_size(mt, H5T_VARIABLE) < 0 ||
+            H5Tset_cset(mt, H5Tget_cset(t)) < 0 || H5Aread(a, mt, raw) < 0) {
+            free(raw);
+            st = cnnrt_fail(err, CNNRT_E_FORMAT, "attribute '%s' cannot be read", name);
+            goto done;
+        }
+        for (int i = 0; i < n && !st; i++) {
+            strs[i] = str_dup(raw[i] ? raw[i] : "");
+            if (!strs[i]) st = CNNRT_NOMEM(err);
+        }
+        H5Dvlen_reclaim(mt, s, H5P_DEFAULT, raw);
+        free(raw);
+    } else {
+        size_t sz = H5Tget_size(t);
+        size_t total;
+        if (sz == 0 || sz > MAX_STRING_BYTES || !size_mul(sz, (size_t)n, &total) ||
+            total > MAX_ATTR_BYTES) {
+            st = cnnrt_fail(err, CNNRT_E_FORMAT, "attribute '%s' is too large", name);
+            goto done;
+        }
+        char *buf = malloc(total + 1);
+        mt = H5Tcopy(t);
+        if (!buf || mt < 0 || H5Aread(a, mt, buf) < 0) {
+            free(buf);
+            st = cnnrt_fail(err, CNNRT_E_FORMAT, "attribute '%s' cannot be read", name);
+            goto done;
+        }
+        for (int i = 0; i < n && !st; i++) {
+            const char *src = buf + (size_t)i * sz;
+            size_t len = strnlen(src, sz);
+            while (len > 0 && src[len - 1] == ' ') len--; /* space-padded strings */
+            strs[i] = malloc(len + 1);
+            if (!strs[i]) {
+                st = CNNRT_NOMEM(err);
+                break;
+            }
+            memcpy(strs[i], src, len);
+            strs[i][len] = '\0';
+        }
+        free(buf);
+    }
+done:
+    if (mt >= 0) H5Tclose(mt);
+    if (s >= 0) H5Sclose(s);
+    if (t >= 0) H5Tclose(t);
+    if (a >= 0) H5Aclose(a);
+    if (st) {
+        free_strings(strs, n);
+        return st;
+    }
+    *out = strs;
+    *count = strs ? n : 0;
+    return CNNRT_OK;
+}
+
+/* Reads a list attribute that Keras may have split into name0, name1, ... when it
+ * was too large for one HDF5 attribute header. */
+static cnnrt_status read_split_string_attr(hid_t obj, const char *name, char ***out, int *count,
+                                           bool *present, cnnrt_error *err)
+{
+    cnnrt_status st = read_string_attr(obj, name, out, count, present, err);
+    if (st || *present) return st;
+    char chunk_name[256];
+    for (int chunk = 0;; chunk++) {
+        snprintf(chunk_name, sizeof chunk_name, "%s%d", name, chunk);
+        char **part;
+        int n;
+        bool here;
+        st = read_string_attr(obj, chunk_name, &part, &n, &here, err);
+        if (st || !here) break;
+        *present = true;
+        if (*count + n > MAX_STRINGS) {
+            free_strings(part, n);
+            st = cnnrt_fail(err, CNNRT_E_FORMAT, "attribute '%s' has too many entries", name);
+            break;
+        }
+        char **grown = realloc(*out, ((size_t)*count + n + 1) * sizeof *grown);
+        if (!grown) {
+            free_strings(part, n);
+            st = CNNRT_NOMEM(err);
+            break;
+        }
+        *out = grown;
+        memcpy(*out + *count, part, (size_t)n * sizeof *part);
+        *count += n;
+        free(part);
+    }
+    if (st) {
+        free_strings(*out, *count);
+        *out = NULL;
+        *count = 0;
+    }
+    return st;
+}
+
+/* A scalar string attribute, or NULL if absent/unreadable. */
+static char *read_scalar_string(hid_t obj, const char *name)
+{
+    char **s;
+    int n;
+    bool present;
+    cnnrt_error ignored;
+    if (read_string_attr(obj, name, &s, &n, &present, &ignored) || n < 1) return NULL;
+    char *v = s[0];
+    s[0] = NULL;
+    free_strings(s, n);
+    return v;
+}
+
+static void set_problem(struct h5_dataset *d, const char *what)
+{
+    if (!d->problem) d->problem = str_dup(what);
+}
+
+static bool filter_allowed(H5Z_filter_t id)
+{
+    return id == H5Z_FILTER_DEFLATE || id == H5Z_FILTER_SHUFFLE || id == H5Z_FILTER_FLETCHER32 ||
+           id == H5Z_FILTER_NBIT || id == H5Z_FILTER_SCALEOFFSET;
+}
+
+/* Fills d's dtype and shape from the dataset at d->name inside group. */
+static void describe_dataset(hid_t group, hid_t dapl, struct h5_dataset *d)
+{
+    d->rank = -1;
+    if (object_type(group, d->name) != H5O_TYPE_DATASET) {
+        set_problem(d, "listed in weight_names but missing from the file");
+        return;
+    }
+    hid_t ds = H5Dopen2(group, d->name, dapl);
+    if (ds < 0) {
+        set_problem(d, "cannot be opened");
+        return;
+    }
+    hid_t t = H5Dget_type(ds), s = H5Dget_space(ds), pl = H5Dget_create_plist(ds);
+    if (t >= 0) {
+        H5T_class_t cls = H5Tget_class(t);
+        d->dtype = cls == H5T_FLOAT ? H5_DTYPE_FLOAT : cls == H5T_INTEGER ? H5_DTYPE_INT : H5_DTYPE_OTHER;
+        d->dtype_bytes = (int)H5Tget_size(t);
+    }
+    if (s >= 0) {
+        int rank = H5Sget_simple_extent_ndims(s);
+        if (rank >= 0 && rank <= H5_MAX_RANK) {
+            hsize_t dims[H5_MAX_RANK];
+            H5Sget_simple_extent_dims(s, dims, NULL);
+            d->rank = rank;
+            for (int k = 0; k < rank; k++) d->dims[k] = dims[k] > INT64_MAX ? -1 : (int64_t)dims[k];
+        } else {
+            set_problem(d, "has an unsupported number of dimensions");
+        }
+    }
+    if (pl >= 0) {
+        H5D_layout_t layout = H5Pget_layout(pl);
+        if (layout == H5D_VIRTUAL) set_problem(d, "is a virtual dataset (refused: it reads other files)");
+        if (H5Pget_external_count(pl) > 0)
+            set_problem(d, "uses external storage (refused: it reads other files)");
+        int nf = H5Pget_nfilters(pl);
+        for (int k = 0; k < nf; k++) {
+            unsigned flags;
+            size_t nelem = 0;
+            char fname[64];
+            H5Z_filter_t id = H5Pget_filter2(pl, (unsigned)k, &flags, &nelem, NULL, sizeof fname,
+                                             fname, NULL);
+            if (!filter_allowed(id) || H5Zfilter_avail(id) <= 0) {
+                char msg[160];
+                snprintf(msg, sizeof msg, "is compressed with HDF5 filter %d, which cnnrt does not "
+                         "support (plugins are disabled)", (int)id);
+                set_problem(d, msg);
+            }
+        }
+    }
+    if (pl >= 0) H5Pclose(pl);
+    if (s >= 0) H5Sclose(s);
+    if (t >= 0) H5Tclose(t);
+    H5Dclose(ds);
+    H5Eclear2(H5E_DEFAULT);
+}
+
+static cnnrt_status read_layer(struct keras_h5 *f, struct h5_access *ac, struct h5_layer *L,
+                               cnnrt_error *err)
+{
+    if (object_type(f->group, L->name) != H5O_TYPE_GROUP) return CNNRT_OK; /* no group: no weights */
+    hid_t g = H5Gopen2(f->group, L->name, ac->gapl);
+    if (g < 0) return cnnrt_fail(err, CNNRT_E_FORMAT, "layer group '%s' cannot be opened", L->name);
+    char **names;
+    int n;
+    bool present;
+    cnnrt_status st = read_split_string_attr(g, "weight_names", &names, &n, &present, err);
+    if (st) {
+        cnnrt_error_prefix(err, "layer '%s': ", L->name);
+        H5Gclose(g);
+        return st;
+    }
+    if (n > 0) {
+        L->weights = calloc((size_t)n, sizeof *L->weights);
+        if (!L->weights) {
+            free_strings(names, n);
+            H5Gclose(g);
+            return CNNRT_NOMEM(err);
+        }
+        for (int k = 0; k < n; k++) {
+            L->weights[k].name = names[k];
+            names[k] = NULL;
+            describe_dataset(g, ac->dapl, &L->weights[k]);
+        }
+        L->n_weights = n;
+    }
+    free_strings(names, n);
+    H5Gclose(g);
+    return CNNRT_OK;
+}
+
+/* Keras 3 .weights.h5: layers/<name>/vars/<i>. Layers are listed in name order. */
+struct k3_iter {
+    struct keras_h5 *f;
+    hid_t dapl;
+    cnnrt_status st;
+    cnnrt_error *err;
+};
+
+static herr_t k3_layer_cb(hid_t grp, const char *name, const H5L_info_t *info, void *data)
+{
+    struct k3_iter *it = data;
+    if (info->type != H5L_TYPE_HARD || object_type(grp, name) != H5O_TYPE_GROUP) return 0;
+    struct keras_h5 *f = it->f;
+    struct h5_layer *grown = realloc(f->layers, ((size_t)f->n_layers + 1) * sizeof *grown);
+    if (!grown) {
+        it->st = CNNRT_NOMEM(it->err);
+        return -1;
+    }
+    f->layers = grown;
+    struct h5_layer *L = &f->layers[f->n_layers++];
+    memset(L, 0, sizeof *L);
+    L->name = str_dup(name);
+    char vars[1100];
+    snprintf(vars, sizeof vars, "%s/vars", name);
+    for (int k = 0; k < 16; k++) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/%d", vars, k);
+        if (object_type(grp, path) != H5O_TYPE_DATASET) break;
+        struct h5_dataset *w = realloc(L->weights, ((size_t)L->n_weights + 1) * sizeof *w);
+        if (!w) {
+            it->st = CNNRT_NOMEM(it->err);
+            return -1;
+        }
+        L->weights = w;
+        memset(&L->weights[L->n_weights], 0, sizeof *w);
+        L->weights[L->n_weights].name = str_dup(path);
+        describe_dataset(grp, it->dapl, &L->weights[L->n_weights]);
+        L->n_weights++;
+    }
+    return 0;
+}
+
+cnnrt_status keras_h5_open(const char *path, struct keras_h5 *f, cnnrt_error *err)
+{
+    memset(f, 0, sizeof *f);
+    f->file = f->group = -1;
+    h5_library_init();
+    f->path = str_dup(path);
+    if (!f->path) return CNNRT_NOMEM(err);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+    f->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    if (f->file < 0) {
+        char why[256];
+        h5_last_error(why, sizeof why);
+        cnnrt_status st = cnnrt_fail(err, CNNRT_E_FORMAT,
+                                     "%s: the HDF5 file cannot be opened (%s).\n"
+                                     "  likely cause: a corrupt or partial download.\n"
+                                     "  fix: download the weights file again.",
+                                     path, why[0] ? why : "unknown HDF5 error");
+        keras_h5_close(f);
+        return st;
+    }
+    hid_t root = H5Gopen2(f->file, "/", H5P_DEFAULT);
+    struct h5_access ac = {access_plist(H5P_GROUP_ACCESS), access_plist(H5P_DATASET_ACCESS)};
+    cnnrt_status st = CNNRT_OK;
+    char **names = NULL;
+    int n = 0;
+    bool present = false;
+
+    f->keras_version = read_scalar_string(root, "keras_version");
+    f->backend = read_scalar_string(root, "backend");
+    f->model_config = read_scalar_string(root, "model_config");
+    f->synthetic_seed = -1;
+    char *synthetic = read_scalar_string(root, "cnnrt_synthetic_seed");
+    if (synthetic) {
+        f->synthetic_seed = strtol(synthetic, NULL, 10);
+        free(synthetic);
+    }
+
+    if ((st = read_split_string_attr(root, "layer_names", &names, &n, &present, err))) goto done;
+    if (present) {
+        f->layout = H5_LAYOUT_KERAS2_WEIGHTS;
+        f->group = H5Gopen2(root, "/", H5P_DEFAULT);
+    } else if (object_type(root, "model_weights") == H5O_TYPE_GROUP) {
+        f->layout = H5_LAYOUT_KERAS2_FULL;
+        f->group = H5Gopen2(root, "model_weights", ac.gapl);
+        if ((st = read_split_string_attr(f->group, "layer_names", &names, &n, &present, err)))
+            goto done;
+        if (!f->keras_version) f->keras_version = read_scalar_string(f->group, "keras_version");
+        if (!f->backend) f->backend = read_scalar_string(f->group, "backend");
+        if (!present) {
+            st = cnnrt_fail(err, CNNRT_E_FORMAT,
+                            "%s: the group 'model_weights' has no 'layer_names' attribute; this "
+                            "is not a Keras weights file",
+                            path);
+            goto done;
+        }
+    } else if (object_type(root, "layers") == H5O_TYPE_GROUP) {
+        f->layout = H5_LAYOUT_KERAS3_WEIGHTS;
+        f->group = H5Gopen2(root, "layers", ac.gapl);
+        struct k3_iter it = {f, ac.dapl, CNNRT_OK, err};
+        H5Literate(f->group, H5_INDEX_NAME, H5_ITER_INC, NULL, k3_layer_cb, &it);
+        st = it.st;
+        goto done;
+    } else {
+        st = cnnrt_fail(err, CNNRT_E_FORMAT,
+                        "%s: an HDF5 file, but not a Keras weights file (no 'layer_names' "
+                        "attribute at the root, no 'model_weights' group, no Keras 3 'layers' "
+                        "group).\n"
+                        "  fix: save the weights from Keras with model.save_weights(\"x.h5\") or "
+                        "model.save(\"x.h5\").",
+                        path);
+        goto done;
+    }
+    if (f->group < 0) {
+        st = cnnrt_fail(err, CNNRT_E_FORMAT, "%s: the weights group cannot be opened", path);
+        goto done;
+    }
+    f->layers = calloc((size_t)n + 1, sizeof *f->layers);
+    if (!f->layers) {
+        st = CNNRT_NOMEM(err);
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        f->layers[i].name = names[i];
+        names[i] = NULL;
+        f->n_layers = i + 1;
+        if ((st = read_layer(f, &ac, &f->layers[i], err))) {
+            cnnrt_error_prefix(err, "%s: ", path);
+            goto done;
+        }
+    }
+done:
+    free_strings(names, n);
+    if (ac.gapl >= 0) H5Pclose(ac.gapl);
+    if (ac.dapl >= 0) H5Pclose(ac.dapl);
+    if (root >= 0) H5Gclose(root);
+    H5Eclear2(H5E_DEFAULT);
+    if (st) keras_h5_close(f);
+    return st;
+}
+
+uint64_t h5_dataset_elems(const struct h5_dataset *d)
+{
+    if (d->rank < 0) return 0;
+    uint64_t n = 1;
+    for (int k = 0; k < d->rank; k++) {
+        if (d->dims[k] < 0 || __builtin_mul_overflow(n, (uint64_t)d->dims[k], &n)) return 0;
+    }
+    return n;
+}
+
+const char *h5_format_dims(const struct h5_dataset *d, char *buf, size_t len)
+{
+    if (d->rank < 0) {
+        snprintf(buf, len, "(unknown)");
+        return buf;
+    }
+    size_t pos = (size_t)snprintf(buf, len, "(");
+    for (int k = 0; k < d->rank && pos < len; k++)
+        pos += (size_t)snprintf(buf + pos, len - pos, k ? ", %lld" : "%lld", (long long)d->dims[k]);
+    if (d->rank == 1 && pos < len) pos += (size_t)snprintf(buf + pos, len - pos, ",");
+    if (pos < len) snprintf(buf + pos, len - pos, ")");
+    return buf;
+}
+
+cnnrt_status keras_h5_read(struct keras_h5 *f, int l, int w, float *dst, size_t count,
+                           cnnrt_error *err)
+{
+    const struct h5_layer *L = &f->layers[l];
+    const struct h5_dataset *d = &L->weights[w];
+    if (d->problem)
+        return cnnrt_fail(err, CNNRT_E_FORMAT, "%s: layer '%s', weight '%s' %s", f->path, L->name,
+                          d->name, d->problem);
+    if (d->dtype != H5_DTYPE_FLOAT || h5_dataset_elems(d) != count)
+        return cnnrt_fail(err, CNNRT_E_INTERNAL, "keras_h5_read: unchecked dataset %s", d->name);
+    struct h5_access ac = {access_plist(H5P_GROUP_ACCESS), access_plist(H5P_DATASET_ACCESS)};
+    hid_t g = f->layout == H5_LAYOUT_KERAS3_WEIGHTS ? H5Gopen2(f->group, ".", ac.gapl)
+                                                      : H5Gopen2(f->group, L->name, ac.gapl);
+    hid_t ds = g >= 0 ? H5Dopen2(g, d->name, ac.dapl) : -1;
+    herr_t rc = ds >= 0 ? H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) : -1;
+    char why[256] = "";
+    if (rc < 0) h5_last_error(why, sizeof why);
+    if (ds >= 0) H5Dclose(ds);
+    if (g >= 0) H5Gclose(g);
+    if (ac.gapl >= 0) H5Pclose(ac.gapl);
+    if (ac.dapl >= 0) H5Pclose(ac.dapl);
+    if (rc < 0)
+        return cnnrt_fail(err, CNNRT_E_FORMAT,
+                          "%s: layer '%s', weight '%s' cannot be read (%s).\n"
+                          "  likely cause: a corrupt or truncated file.\n"
+                          "  fix: download the weights file again.",
+                          f->path, L->name, d->name, why[0] ? why : "HDF5 read error");
+    for (size_t i = 0; i < count; i++)
+        if (!isfinite(dst[i]))
+            return cnnrt_fail(err, CNNRT_E_FORMAT,
+                              "%s: layer '%s', weight '%s' holds NaN or infinite values (element "
+                              "%zu).\n"
+                              "  likely cause: training diverged before the weights were saved, or "
+                              "the file is corrupt.",
+                              f->path, L->name, d->name, i);
+    return CNNRT_OK;
+}
+
+void keras_h5_close(struct keras_h5 *f)
+{
+    if (!f) return;
+    for (int i = 0; i < f->n_layers; i++) {
+        struct h5_layer *L = &f->layers[i];
+        for (int k = 0; k < L->n_weights; k++) {
+            free(L->weights[k].name);
+            free(L->weights[k].problem);
+        }
+        free(L->weights);
+        free(L->name);
+    }
+    free(f->layers);
+    if (f->group > 0) H5Gclose((hid_t)f->group);
+    if (f->file > 0) H5Fclose((hid_t)f->file);
+    free(f->path);
+    free(f->keras_version);
+    free(f->backend);
+    free(f->model_config);
+    memset(f, 0, sizeof *f);
+    f->file = f->group = -1;
+}

@@ -1,0 +1,483 @@
+/* plan.c - fusion, BatchNorm folding, weight preparation and the memory plan. */
+#include "plan/plan.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/util.h"
+
+const char *step_kind_name(enum step_kind kind)
+{
+    static const char *const names[] = {"conv",   "max_pool", "global_avg_pool", "dense",
+                                        "add",    "concat",   "upsample",        "activation",
+                                        "softmax", "batch_norm", "zero_pad",     "copy"};
+    _Static_assert(CNNRT_ARRAY_LEN(names) == STEP_COUNT, "a name for every step kind");
+    return kind < STEP_COUNT ? names[kind] : "?";
+}
+
+/* Planning state: which tensor holds each node's value. */
+struct builder {
+    const struct graph *g;
+    struct plan *p;
+    int *consumers;   /* per node */
+    int *tensor_of;   /* per node: tensor index, -1 if not materialised */
+    bool *folded_pad; /* per node: a ZeroPadding2D folded into its consumers */
+    bool *absorbed;   /* per node: computed inside an earlier node's step */
+    int chain[8];     /* nodes fused into the step being built, head first */
+    int n_chain;
+    int cap_steps, cap_tensors;
+    cnnrt_error *err;
+};
+
+static int new_tensor(struct builder *b, cnnrt_shape shape)
+{
+    struct plan *p = b->p;
+    if (p->n_tensors == b->cap_tensors) {
+        int cap = b->cap_tensors ? b->cap_tensors * 2 : 64;
+        struct plan_tensor *t = realloc(p->tensors, (size_t)cap * sizeof *t);
+        if (!t) return -1;
+        p->tensors = t;
+        b->cap_tensors = cap;
+    }
+    struct plan_tensor *t = &p->tensors[p->n_tensors];
+    memset(t, 0, sizeof *t);
+    t->shape = shape;
+    t->size = shape_elems(shape.h, shape.w, shape.c);
+    t->first = t->last = -1;
+    return p->n_tensors++;
+}
+
+static struct step *new_step(struct builder *b, enum step_kind kind, int node)
+{
+    struct plan *p = b->p;
+    if (p->n_steps == b->cap_steps) {
+        int cap = b->cap_steps ? b->cap_steps * 2 : 64;
+        struct step *s = realloc(p->steps, (size_t)cap * sizeof *s);
+        if (!s) return NULL;
+        p->steps = s;
+        b->cap_steps = cap;
+    }
+    struct step *s = &p->steps[p->n_steps++];
+    memset(s, 0, sizeof *s);
+    s->kind = kind;
+    s->node = node;
+    s->residual = -1;
+    s->label = str_dup(b->g->nodes[node].name);
+    if (!s->label) return NULL;
+    return s;
+}
+
+/* Adds node to the step being built: its name joins the label. */
+static bool fuse(struct builder *b, struct step *s, int node)
+{
+    b->chain[b->n_chain++] = node;
+    const char *name = b->g->nodes[node].name;
+    size_t a = strlen(s->label), n = strlen(name);
+    char *l = realloc(s->label, a + n + 2);
+    if (!l) return false;
+    l[a] = '+';
+    memcpy(l + a + 1, name, n + 1);
+    s->label = l;
+    return true;
+}
+
+/* The single consumer of node, or -1 if it has none or several (or is an output). */
+static int sole_consumer(const struct builder *b, int node)
+{
+    if (b->consumers[node] != 1) return -1;
+    for (int k = 0; k < b->g->n_outputs; k++)
+        if (b->g->outputs[k] == node) return -1;
+    for (int i = node + 1; i < b->g->n_nodes; i++) {
+        const struct node *n = &b->g->nodes[i];
+        for (int k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k] == node) return i;
+    }
+    return -1;
+}
+
+static bool fusable_act(enum act_type a)
+{
+    return a == ACT_RELU || a == ACT_LEAKY || a == ACT_SIGMOID || a == ACT_LINEAR;
+}
+
+/* Input geometry of a window op reading node `in`, with a folded padding added. */
+static void window_from(const struct builder *b, int in, const struct pad4 *own, int kh, int kw,
+                        int sh, int sw, cnnrt_shape out, struct window_desc *d)
+{
+    int src = b->folded_pad[in] ? b->g->nodes[in].inputs[0] : in;
+    const cnnrt_shape *s = &b->g->nodes[src].out;
+    d->h = s->h;
+    d->w = s->w;
+    d->c = s->c;
+    d->kh = kh;
+    d->kw = kw;
+    d->sh = sh;
+    d->sw = sw;
+    d->pad_top = own->top;
+    d->pad_left = own->left;
+    if (b->folded_pad[in]) {
+        const struct pad4 *zp = &b->g->nodes[in].p.zero_pad.pad;
+        d->pad_top += zp->top;
+        d->pad_left += zp->left;
+    }
+    d->oh = out.h;
+    d->ow = out.w;
+}
+
+/* Folds a BatchNorm into per-channel scale/shift (double precision). */
+static void bn_scale_shift(const struct node *bn, int c, double *scale, double *shift)
+{
+    const float *gamma = NULL, *beta = NULL, *mean = NULL, *var = NULL;
+    for (int k = 0; k < bn->n_weights; k++) {
+        const char *r = bn->w[k].role;
+        if (strcmp(r, "gamma") == 0) gamma = bn->w[k].data;
+        else if (strcmp(r, "beta") == 0) beta = bn->w[k].data;
+        else if (strcmp(r, "moving_mean") == 0) mean = bn->w[k].data;
+        else if (strcmp(r, "moving_variance") == 0) var = bn->w[k].data;
+    }
+    for (int k = 0; k < c; k++) {
+        double s = (gamma ? gamma[k] : 1.0) / sqrt((double)var[k] + bn->p.bn.eps);
+        scale[k] = s;
+        shift[k] = (beta ? beta[k] : 0.0) - mean[k] * s;
+    }
+}
+
+/* Conv or Dense: copies the kernel/bias, folds a following BatchNorm, fuses the
+ * activation, the residual Add and the activation after it. Returns the last node
+ * absorbed into the step. */
+static int plan_linear(struct builder *b, int node, struct step *s)
+{
+    const struct graph *g = b->g;
+    const struct node *n = &g->nodes[node];
+    const bool conv = n->op == OP_CONV2D;
+    const int cout = conv ? n->p.conv.filters : n->p.dense.units;
+    const size_t kelems = weight_elems(&n->w[0]);
+    s->cout = cout;
+    s->kernel = aligned_alloc64(kelems * sizeof(float));
+    s->bias = aligned_alloc64((size_t)cout * sizeof(float));
+    double *scale = malloc((size_t)cout * 2 * sizeof(double));
+    if (!s->kernel || !s->bias || !scale) {
+        free(scale);
+        return -1;
+    }
+    double *shift = scale + cout;
+    memcpy(s->kernel, n->w[0].data, kelems * sizeof(float));
+    bool has_bias = conv ? n->p.conv.use_bias : n->p.dense.use_bias;
+    for (int k = 0; k < cout; k++) s->bias[k] = has_bias ? n->w[1].data[k] : 0.0f;
+    enum act_type own_act = conv ? n->p.conv.act : n->p.dense.act;
+    int last = node;
+
+    /* BatchNorm right after a linear (no activation in between) */
+    int next = sole_consumer(b, last);
+    if (own_act == ACT_LINEAR && next >= 0 && g->nodes[next].op == OP_BATCH_NORM) {
+        bn_scale_shift(&g->nodes[next], cout, scale, shift);
+        size_t rows = kelems / (size_t)cout;
+        for (size_t r = 0; r < rows; r++)
+            for (int k = 0; k < cout; k++)
+                s->kernel[r * cout + k] = (float)(s->kernel[r * cout + k] * scale[k]);
+        for (int k = 0; k < cout; k++) s->bias[k] = (float)(s->bias[k] * scale[k] + shift[k]);
+        has_bias = true;
+        if (!fuse(b, s, next)) last = -1;
+        else last = next;
+    }
+    free(scale);
+    if (last < 0) return -1;
+    if (!has_bias) {
+        aligned_free(s->bias);
+        s->bias = NULL;
+    }
+
+    /* activation: the layer's own, or a following Activation/ReLU/LeakyReLU */
+    s->act1 = own_act;
+    s->act2 = ACT_LINEAR;
+    if (own_act == ACT_SOFTMAX) return last; /* executor applies softmax after */
+    next = sole_consumer(b, last);
+    if (own_act == ACT_LINEAR && next >= 0 && g->nodes[next].op == OP_ACTIVATION &&
+        fusable_act(g->nodes[next].p.act.act)) {
+        s->act1 = g->nodes[next].p.act.act;
+        s->alpha1 = g->nodes[next].p.act.alpha;
+        if (!fuse(b, s, next)) return -1;
+        last = next;
+    }
+    if (!conv) return last;
+
+    /* residual Add whose other input is ready before this step runs */
+    next = sole_consumer(b, last);
+    if (next >= 0 && g->nodes[next].op == OP_ADD && g->nodes[next].n_inputs == 2) {
+        const struct node *add = &g->nodes[next];
+        int other = add->inputs[0] == last ? add->inputs[1] : add->inputs[0];
+        if (other < node && b->tensor_of[other] >= 0 && !b->folded_pad[other]) {
+            s->residual = b->tensor_of[other];
+            if (!fuse(b, s, next)) return -1;
+            last = next;
+            next = sole_consumer(b, last);
+            if (next >= 0 && g->nodes[next].op == OP_ACTIVATION &&
+                fusable_act(g->nodes[next].p.act.act) && g->nodes[next].p.act.act != ACT_LINEAR) {
+                s->act2 = g->nodes[next].p.act.act;
+                s->alpha2 = g->nodes[next].p.act.alpha;
+                if (!fuse(b, s, next)) return -1;
+                last = next;
+            }
+        }
+    }
+    return last;
+}
+
+/* May a ZeroPadding2D be folded into every one of its consumers? */
+static bool pad_foldable(const struct builder *b, int pad_node)
+{
+    const struct graph *g = b->g;
+    for (int k = 0; k < g->n_outputs; k++)
+        if (g->outputs[k] == pad_node) return false;
+    for (int i = pad_node + 1; i < g->n_nodes; i++) {
+        const struct node *n = &g->nodes[i];
+        for (int k = 0; k < n->n_inputs; k++) {
+            if (n->inputs[k] != pad_node) continue;
+            if (n->op == OP_CONV2D) continue;
+            if (n->op == OP_MAX_POOL && !n->p.pool.same) continue; /* all padding is zeros */
+            return false;
+        }
+    }
+    return true;
+}
+
+static cnnrt_status build_steps(struct builder *b)
+{
+    const struct graph *g = b->g;
+    cnnrt_error *err = b->err;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct node *n = &g->nodes[i];
+        if (b->absorbed[i]) continue;
+        if (n->op == OP_INPUT) {
+            b->tensor_of[i] = b->p->input = new_tensor(b, n->out);
+            if (b->p->input < 0) return CNNRT_NOMEM(err);
+            continue;
+        }
+        if (n->op == OP_ZERO_PAD && pad_foldable(b, i)) {
+            b->folded_pad[i] = true; /* consumers read the unpadded input */
+            continue;
+        }
+        enum step_kind kind;
+        switch (n->op) {
+        case OP_CONV2D: kind = STEP_CONV; break;
+        case OP_DENSE: kind = STEP_DENSE; break;
+        case OP_MAX_POOL: kind = STEP_MAX_POOL; break;
+        case OP_GLOBAL_AVG_POOL: kind = STEP_GLOBAL_AVG_POOL; break;
+        case OP_ADD: kind = STEP_ADD; break;
+        case OP_CONCAT: kind = STEP_CONCAT; break;
+        case OP_UPSAMPLE: kind = STEP_UPSAMPLE; break;
+        case OP_ACTIVATION: kind = n->p.act.act == ACT_SOFTMAX ? STEP_SOFTMAX : STEP_ACTIVATION; break;
+        case OP_BATCH_NORM: kind = STEP_BATCH_NORM; break;
+        case OP_ZERO_PAD: kind = STEP_ZERO_PAD; break;
+        case OP_FLATTEN: kind = STEP_COPY; break;
+        default: return cnnrt_fail(err, CNNRT_E_INTERNAL, "plan: unexpected op in '%s'", n->name);
+        }
+        struct step *s = new_step(b, kind, i);
+        if (!s) return CNNRT_NOMEM(err);
+        b->chain[0] = i;
+        b->n_chain = 1;
+        int step_index = b->p->n_steps - 1;
+        s->n_in = n->n_inputs > STEP_MAX_INPUTS ? -1 : n->n_inputs;
+        if (s->n_in < 0)
+            return cnnrt_fail(err, CNNRT_E_FORMAT, "layer '%s' has more than %d inputs", n->name,
+                              STEP_MAX_INPUTS);
+        for (int k = 0; k < n->n_inputs; k++) {
+            int src = n->inputs[k];
+            if (b->folded_pad[src]) src = g->nodes[src].inputs[0];
+            s->in[k] = b->tensor_of[src];
+            if (s->in[k] < 0)
+                return cnnrt_fail(err, CNNRT_E_INTERNAL, "plan: input of '%s' not ready", n->name);
+        }
+        int last = i;
+        switch (n->op) {
+        case OP_CONV2D: {
+            const struct conv2d_params *cp = &n->p.conv;
+            window_from(b, n->inputs[0], &cp->pad, cp->kh, cp->kw, cp->sh, cp->sw, n->out, &s->win);
+            s->flops = 2.0 * n->out.h * n->out.w * cp->filters * cp->kh * cp->kw * s->win.c;
+            last = plan_linear(b, i, s);
+            break;
+        }
+        case OP_DENSE:
+            s->flops = 2.0 * n->out.h * n->out.w * n->p.dense.units * g->nodes[n->inputs[0]].out.c;
+            last = plan_linear(b, i, s);
+            break;
+        case OP_MAX_POOL: {
+            const struct pool_params *pp = &n->p.pool;
+            window_from(b, n->inputs[0], &pp->pad, pp->kh, pp->kw, pp->sh, pp->sw, n->out, &s->win);
+            s->pad_value = b->folded_pad[n->inputs[0]] ? 0.0f : -INFINITY;
+            break;
+        }
+        case OP_ACTIVATION:
+            s->act1 = n->p.act.act;
+            s->alpha1 = n->p.act.alpha;
+            break;
+        case OP_UPSAMPLE:
+            s->up_sh = n->p.up.sh;
+            s->up_sw = n->p.up.sw;
+            break;
+        case OP_ZERO_PAD: s->pad = n->p.zero_pad.pad; break;
+        case OP_BATCH_NORM: {
+            int c = n->out.c;
+            double *tmp = malloc((size_t)c * 2 * sizeof(double));
+            s->bn_params = malloc((size_t)c * 2 * sizeof(float));
+            if (!tmp || !s->bn_params) {
+                free(tmp);
+                return CNNRT_NOMEM(err);
+            }
+            bn_scale_shift(n, c, tmp, tmp + c);
+            for (int k = 0; k < 2 * c; k++) s->bn_params[k] = (float)tmp[k];
+            free(tmp);
+            s->bn_scale = s->bn_params;
+            s->bn_shift = s->bn_params + c;
+            break;
+        }
+        default: break;
+        }
+        if (last < 0) return CNNRT_NOMEM(err);
+        s = &b->p->steps[step_index];
+        s->out = new_tensor(b, g->nodes[last].out);
+        if (s->out < 0) return CNNRT_NOMEM(err);
+        /* only the chain's last node has a materialised value */
+        for (int k = 1; k < b->n_chain; k++) b->absorbed[b->chain[k]] = true;
+        b->tensor_of[last] = s->out;
+    }
+    return CNNRT_OK;
+}
+
+/* First-fit placement of tensors in one arena, by decreasing size, so that tensors
+ * alive at the same time never overlap. */
+static cnnrt_status plan_memory(struct plan *p, cnnrt_error *err)
+{
+    for (int s = 0; s < p->n_steps; s++) {
+        const struct step *st = &p->steps[s];
+        for (int k = 0; k < st->n_in; k++) {
+            struct plan_tensor *t = &p->tensors[st->in[k]];
+            if (t->last < s) t->last = s;
+        }
+        if (st->residual >= 0 && p->tensors[st->residual].last < s) p->tensors[st->residual].last = s;
+        if (p->tensors[st->out].first < 0) p->tensors[st->out].first = s;
+    }
+    p->tensors[p->input].first = -1;
+    if (p->tensors[p->input].last < 0) p->tensors[p->input].last = 0;
+    for (int k = 0; k < p->n_outputs; k++) p->tensors[p->outputs[k]].last = p->n_steps;
+
+    int n = p->n_tensors;
+    int *order = malloc((size_t)n * sizeof *order);
+    int *placed = malloc((size_t)n * sizeof *placed);
+    if (!order || !placed) {
+        free(order);
+        free(placed);
+        return CNNRT_NOMEM(err);
+    }
+    for (int i = 0; i < n; i++) order[i] = i;
+    for (int i = 1; i < n; i++) { /* insertion sort by size, descending (n is small) */
+        int v = order[i], j = i;
+        while (j > 0 && p->tensors[order[j - 1]].size < p->tensors[v].size) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = v;
+    }
+    const size_t align = 16; /* floats: 64 bytes */
+    size_t total = 0;
+    int n_placed = 0;
+    for (int i = 0; i < n; i++) {
+        struct plan_tensor *t = &p->tensors[order[i]];
+        size_t size = (t->size + align - 1) / align * align;
+        size_t offset = 0;
+        for (bool moved = true; moved;) {
+            moved = false;
+            for (int j = 0; j < n_placed; j++) {
+                const struct plan_tensor *o = &p->tensors[placed[j]];
+                bool live_together = !(o->last < t->first || t->last < o->first);
+                size_t osize = (o->size + align - 1) / align * align;
+                if (live_together && offset < o->offset + osize && o->offset < offset + size) {
+                    offset = o->offset + osize;
+                    moved = true;
+                }
+            }
+        }
+        t->offset = offset;
+        placed[n_placed++] = order[i];
+        if (offset + size > total) total = offset + size;
+    }
+    free(order);
+    free(placed);
+    p->arena_floats = total;
+    p->arena = aligned_alloc64(total * sizeof(float));
+    if (!p->arena) return CNNRT_NOMEM(err);
+    memset(p->arena, 0, total * sizeof(float));
+    return CNNRT_OK;
+}
+
+cnnrt_status plan_build(const struct graph *g, struct plan *p, cnnrt_error *err)
+{
+    memset(p, 0, sizeof *p);
+    p->input = -1;
+    struct builder b = {.g = g, .p = p, .err = err};
+    b.consumers = graph_consumer_counts(g);
+    b.tensor_of = malloc((size_t)g->n_nodes * sizeof *b.tensor_of);
+    b.folded_pad = calloc((size_t)g->n_nodes, sizeof *b.folded_pad);
+    b.absorbed = calloc((size_t)g->n_nodes, sizeof *b.absorbed);
+    p->outputs = malloc((size_t)g->n_outputs * sizeof *p->outputs);
+    cnnrt_status st = CNNRT_OK;
+    if (!b.consumers || !b.tensor_of || !b.folded_pad || !b.absorbed || !p->outputs) {
+        st = CNNRT_NOMEM(err);
+        goto done;
+    }
+    for (int i = 0; i < g->n_nodes; i++) b.tensor_of[i] = -1;
+    if ((st = build_steps(&b))) goto done;
+    for (int k = 0; k < g->n_outputs; k++) {
+        p->outputs[k] = b.tensor_of[g->outputs[k]];
+        if (p->outputs[k] < 0) {
+            st = cnnrt_fail(err, CNNRT_E_INTERNAL, "plan: output '%s' has no tensor",
+                            g->nodes[g->outputs[k]].name);
+            goto done;
+        }
+    }
+    p->n_outputs = g->n_outputs;
+    if ((st = plan_memory(p, err))) goto done;
+    for (int s = 0; s < p->n_steps; s++)
+        if (p->steps[s].kind == STEP_CONV) {
+            size_t need = conv2d_gemm_scratch(&p->steps[s].win);
+            if (need > p->scratch_floats) p->scratch_floats = need;
+        }
+    if (p->scratch_floats) {
+        p->scratch = aligned_alloc64(p->scratch_floats * sizeof(float));
+        if (!p->scratch) st = CNNRT_NOMEM(err);
+    }
+done:
+    free(b.consumers);
+    free(b.tensor_of);
+    free(b.folded_pad);
+    free(b.absorbed);
+    if (st) plan_free(p);
+    return st;
+}
+
+double plan_flops(const struct plan *p)
+{
+    double f = 0;
+    for (int s = 0; s < p->n_steps; s++) f += p->steps[s].flops;
+    return f;
+}
+
+void plan_free(struct plan *p)
+{
+    if (!p) return;
+    for (int s = 0; s < p->n_steps; s++) {
+        free(p->steps[s].label);
+        aligned_free(p->steps[s].kernel);
+        aligned_free(p->steps[s].bias);
+        free(p->steps[s].bn_params);
+    }
+    free(p->steps);
+    free(p->tensors);
+    free(p->outputs);
+    aligned_free(p->arena);
+    aligned_free(p->scratch);
+    memset(p, 0, sizeof *p);
+}
