@@ -182,7 +182,7 @@ cnnrt_status cnnrt_model_prepare(cnnrt_model *m, const cnnrt_prepare_options *op
     if (!m->graph.weights_loaded) return cnnrt_fail(&m->err, CNNRT_E_USAGE, "no weights loaded");
     drop_plan(m);
     if (opts && opts->threads > 0) m->threads = opts->threads;
-    if ((st = plan_build(&m->graph, &m->plan, &m->err))) return st;
+    if ((st = plan_build(&m->graph, m->threads, &m->plan, &m->err))) return st;
     m->prepared = true;
     if (!(opts && opts->keep_originals)) {
         /* the plan holds its own (folded, packed) copies: drop the Keras originals */

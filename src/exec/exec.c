@@ -15,7 +15,17 @@ static void run_step(struct plan *p, struct step *s)
         struct epilogue ep = {s->bias, s->act1, s->alpha1,
                               s->residual >= 0 ? plan_data(p, s->residual) : NULL, s->cout,
                               s->act2, s->alpha2};
-        conv2d_gemm(&s->win, s->cout, in0, s->kernel, &ep, out, s->cout, p->scratch);
+        if (p->blas) {
+            conv2d_gemm(&s->win, s->cout, in0, s->kernel, &ep, out, s->cout, p->scratch);
+            break;
+        }
+        if (s->wino.m) {
+            winograd_conv(&s->win, &s->wino, in0, &ep, out, s->cout, p->wino_scratch, p->max_threads);
+            break;
+        }
+        struct gemm_a a = {s->pointwise ? GEMM_A_MATRIX : GEMM_A_IM2COL, in0, s->win.c, &s->win};
+        gemm_run(&a, s->win.oh * s->win.ow, &s->packed, out, s->cout, &ep, p->gemm_scratch,
+                 p->max_threads);
         break;
     }
     case STEP_DENSE: {

@@ -2,6 +2,7 @@
 #include "plan/plan.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +146,13 @@ static void bn_scale_shift(const struct node *bn, int c, double *scale, double *
     }
 }
 
+/* Should a convolution of this geometry run as Winograd? 3x3 stride 1 only, and
+ * only with enough input channels for the transformed GEMMs to pay. */
+static bool winograd_suits(const struct plan *p, const struct window_desc *w, int cin)
+{
+    return p->winograd > 0 && w->kh == 3 && w->kw == 3 && w->sh == 1 && w->sw == 1 && cin >= 16;
+}
+
 /* Conv or Dense: copies the kernel/bias, folds a following BatchNorm, fuses the
  * activation, the residual Add and the activation after it. Returns the last node
  * absorbed into the step. */
@@ -188,6 +196,16 @@ static int plan_linear(struct builder *b, int node, struct step *s)
     if (!has_bias) {
         aligned_free(s->bias);
         s->bias = NULL;
+    }
+    if (conv && !b->p->blas) { /* transform/pack once; the plain copy is not needed */
+        const int cin = (int)(kelems / (size_t)cout / ((size_t)s->win.kh * s->win.kw));
+        if (winograd_suits(b->p, &s->win, cin)) {
+            if (winograd_prepare(s->kernel, cin, cout, b->p->winograd, &s->wino) != 0) return -1;
+        } else if (gemm_pack_b(s->kernel, (int)(kelems / (size_t)cout), cout, cout, &s->packed) != 0) {
+            return -1;
+        }
+        aligned_free(s->kernel);
+        s->kernel = NULL;
     }
 
     /* activation: the layer's own, or a following Activation/ReLU/LeakyReLU */
@@ -296,6 +314,9 @@ static cnnrt_status build_steps(struct builder *b)
         case OP_CONV2D: {
             const struct conv2d_params *cp = &n->p.conv;
             window_from(b, n->inputs[0], &cp->pad, cp->kh, cp->kw, cp->sh, cp->sw, n->out, &s->win);
+            s->pointwise = cp->kh == 1 && cp->kw == 1 && cp->sh == 1 && cp->sw == 1 &&
+                           s->win.pad_top == 0 && s->win.pad_left == 0 && s->win.oh == s->win.h &&
+                           s->win.ow == s->win.w;
             s->flops = 2.0 * n->out.h * n->out.w * cp->filters * cp->kh * cp->kw * s->win.c;
             last = plan_linear(b, i, s);
             break;
@@ -413,10 +434,15 @@ static cnnrt_status plan_memory(struct plan *p, cnnrt_error *err)
     return CNNRT_OK;
 }
 
-cnnrt_status plan_build(const struct graph *g, struct plan *p, cnnrt_error *err)
+cnnrt_status plan_build(const struct graph *g, int threads, struct plan *p, cnnrt_error *err)
 {
     memset(p, 0, sizeof *p);
     p->input = -1;
+    const char *conv = getenv("CNNRT_CONV");
+    p->blas = conv && strcmp(conv, "blas") == 0;
+    const char *wino = getenv("CNNRT_WINOGRAD");
+    p->winograd = wino ? atoi(wino) : 4;
+    if (p->winograd != 2 && p->winograd != 4) p->winograd = 0;
     struct builder b = {.g = g, .p = p, .err = err};
     b.consumers = graph_consumer_counts(g);
     b.tensor_of = malloc((size_t)g->n_nodes * sizeof *b.tensor_of);
@@ -440,7 +466,7 @@ cnnrt_status plan_build(const struct graph *g, struct plan *p, cnnrt_error *err)
     }
     p->n_outputs = g->n_outputs;
     if ((st = plan_memory(p, err))) goto done;
-    for (int s = 0; s < p->n_steps; s++)
+    for (int s = 0; s < p->n_steps && p->blas; s++)
         if (p->steps[s].kind == STEP_CONV) {
             size_t need = conv2d_gemm_scratch(&p->steps[s].win);
             if (need > p->scratch_floats) p->scratch_floats = need;
@@ -448,6 +474,20 @@ cnnrt_status plan_build(const struct graph *g, struct plan *p, cnnrt_error *err)
     if (p->scratch_floats) {
         p->scratch = aligned_alloc64(p->scratch_floats * sizeof(float));
         if (!p->scratch) st = CNNRT_NOMEM(err);
+    }
+    p->max_threads = omp_get_num_procs();
+    if (threads > p->max_threads) p->max_threads = threads;
+    if (p->max_threads < 1) p->max_threads = 1;
+    p->gemm_scratch = aligned_alloc64(gemm_scratch_per_thread() * (size_t)p->max_threads * sizeof(float));
+    if (!st && !p->gemm_scratch) st = CNNRT_NOMEM(err);
+    for (int s = 0; s < p->n_steps; s++)
+        if (p->steps[s].wino.m) {
+            size_t need = winograd_scratch(&p->steps[s].win, &p->steps[s].wino, p->max_threads);
+            if (need > p->wino_scratch_floats) p->wino_scratch_floats = need;
+        }
+    if (!st && p->wino_scratch_floats) {
+        p->wino_scratch = aligned_alloc64(p->wino_scratch_floats * sizeof(float));
+        if (!p->wino_scratch) st = CNNRT_NOMEM(err);
     }
 done:
     free(b.consumers);
@@ -471,6 +511,8 @@ void plan_free(struct plan *p)
     for (int s = 0; s < p->n_steps; s++) {
         free(p->steps[s].label);
         aligned_free(p->steps[s].kernel);
+        gemm_b_free(&p->steps[s].packed);
+        winograd_free(&p->steps[s].wino);
         aligned_free(p->steps[s].bias);
         free(p->steps[s].bn_params);
     }
@@ -479,5 +521,7 @@ void plan_free(struct plan *p)
     free(p->outputs);
     aligned_free(p->arena);
     aligned_free(p->scratch);
+    aligned_free(p->gemm_scratch);
+    aligned_free(p->wino_scratch);
     memset(p, 0, sizeof *p);
 }

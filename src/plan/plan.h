@@ -15,6 +15,8 @@
 #include <stddef.h>
 
 #include "graph/graph.h"
+#include "gemm.h"
+#include "winograd.h"
 #include "kernels.h"
 
 enum step_kind {
@@ -42,8 +44,6 @@ struct plan_tensor {
     int first, last;  /* steps that write it first and read it last */
 };
 
-struct conv_weights; /* kernels' packed form, see kernels/conv2d.h */
-
 struct step {
     enum step_kind kind;
     int node;          /* main graph node (the conv of a fused group) */
@@ -55,7 +55,10 @@ struct step {
     struct window_desc win;
     int cout;
     float pad_value;   /* max pool: value of padded positions */
-    float *kernel;     /* conv/dense: folded kernel (K, Cout), owned */
+    float *kernel;     /* dense (and conv on the BLAS path): folded kernel (K, Cout), owned */
+    struct gemm_b packed; /* conv: the folded kernel packed for gemm_run */
+    bool pointwise;    /* conv: 1x1, stride 1, no padding: A is the input itself */
+    struct winograd_weights wino; /* conv: transformed kernel when wino.m > 0 */
     float *bias;       /* conv/dense: folded bias (Cout), owned, may be NULL */
     enum act_type act1, act2;
     float alpha1, alpha2;
@@ -77,14 +80,21 @@ struct plan {
     int n_outputs;
     float *arena;      /* all activations */
     size_t arena_floats;
-    float *scratch;    /* shared convolution scratch */
+    float *scratch;    /* shared convolution scratch (im2col on the BLAS path) */
     size_t scratch_floats;
+    float *gemm_scratch; /* per-thread packed-A blocks */
+    int max_threads;   /* threads the per-thread scratch was sized for */
+    bool blas;         /* convolutions through im2col + OpenBLAS (CNNRT_CONV=blas) */
+    int winograd;      /* tile size for 3x3 stride-1 convs: 4, 2 or 0 = off (CNNRT_WINOGRAD) */
+    float *wino_scratch;
+    size_t wino_scratch_floats;
     bool profile;      /* accumulate per-step time */
     int runs;          /* runs since profiling was reset */
 };
 
-/* Builds a plan from g (shapes inferred, weights loaded). */
-cnnrt_status plan_build(const struct graph *g, struct plan *p, cnnrt_error *err);
+/* Builds a plan from g (shapes inferred, weights loaded) for runs on up to `threads`
+ * threads (0 = the number of cores). */
+cnnrt_status plan_build(const struct graph *g, int threads, struct plan *p, cnnrt_error *err);
 
 /* Runs the plan on input (the input tensor's size in floats). */
 void plan_run(struct plan *p, const float *input);

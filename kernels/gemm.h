@@ -1,0 +1,72 @@
+/*
+ * gemm.h - single-precision matrix multiply with pre-packed weights and a fused
+ * epilogue, the engine under convolution and dense layers.
+ *
+ *     C (M x N, row stride ldc) = epilogue( A (M x K) * B (K x N) )
+ *
+ * B (the weights) is packed once, at load time, into panels that the micro-kernel
+ * streams (gemm_pack_b). A (the activations) is packed per call, a block at a time,
+ * by a caller-supplied "A source": either a plain row-major matrix or the implicit
+ * im2col view of an NHWC convolution input (no im2col buffer is ever materialised).
+ *
+ * Work is split over OpenMP threads by blocks of C; every element of C is computed
+ * by one thread with a fixed summation order, so results are bitwise identical for
+ * any thread count.
+ */
+#ifndef CNNRT_KERNELS_GEMM_H
+#define CNNRT_KERNELS_GEMM_H
+
+#include <stddef.h>
+
+#include "kernels.h"
+
+/* Register tile of the micro-kernel and cache blocks. */
+#define GEMM_MR 6
+#define GEMM_NR 16
+#ifndef GEMM_KC
+#define GEMM_KC 256
+#endif
+#ifndef GEMM_MC
+#define GEMM_MC 96
+#endif
+
+/* B packed for the micro-kernel: for each K block of GEMM_KC rows (the last may be
+ * shorter), for each panel of GEMM_NR columns (zero-padded), kc x GEMM_NR values. */
+struct gemm_b {
+    int k, n;      /* logical size */
+    int n_padded;  /* n rounded up to GEMM_NR */
+    float *data;   /* k * n_padded floats, 64-byte aligned, owned */
+};
+
+/* Packs row-major b (k x n, row stride ldb) into out. Returns 0, or -1 when out of
+ * memory. */
+int gemm_pack_b(const float *b, int k, int n, int ldb, struct gemm_b *out);
+
+void gemm_b_free(struct gemm_b *b);
+
+/* Where the rows of A come from. */
+struct gemm_a {
+    enum { GEMM_A_MATRIX, GEMM_A_IM2COL } kind;
+    const float *data; /* MATRIX: row-major M x K with row stride lda; IM2COL: NHWC input */
+    int lda;
+    const struct window_desc *win; /* IM2COL: geometry; A row = output pixel, K = kh*kw*c */
+};
+
+/* Floats of per-thread scratch gemm_run needs (packed A blocks). */
+size_t gemm_scratch_per_thread(void);
+
+/* C = epilogue(A * B). scratch holds gemm_scratch_per_thread() floats for each of
+ * max_threads threads; at most max_threads OpenMP threads are used. */
+void gemm_run(const struct gemm_a *a, int m, const struct gemm_b *b, float *c, int ldc,
+              const struct epilogue *ep, float *scratch, int max_threads);
+
+/* The same product, single-threaded, on one block: rows [m0, m0+mc) and packed
+ * columns [n0, n0+nc) (n0 a multiple of GEMM_NR). For callers that do their own
+ * threading (Winograd). scratch holds gemm_scratch_per_thread() floats. */
+void gemm_block(const struct gemm_a *a, int m0, int mc, const struct gemm_b *b, int n0, int nc,
+                float *c, int ldc, const struct epilogue *ep, float *scratch);
+
+/* Name of the micro-kernel in use ("avx2-fma 6x16" or "generic"). */
+const char *gemm_kernel_name(void);
+
+#endif

@@ -1,0 +1,359 @@
+/* winograd.c - F(4x4,3x3) and F(2x2,3x3) convolution: kernel transform at load,
+ * tiled input transform, (m+2)^2 GEMMs, output transform with the fused epilogue. */
+#include "winograd.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Channels handled together by the transforms (one AVX2 vector). */
+#define WG_VEC 8
+#define WG_MAX_ALPHA 6
+
+/* -------------------------------------------------------------- matrices -- */
+
+/* G (alpha x 3), kernel transform. */
+static const double g_f4[6][3] = {{1.0 / 4, 0, 0},
+                                  {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                  {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                  {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                  {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                  {0, 0, 1}};
+static const double g_f2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+
+/* Eight channels at once: GCC vector extensions compile to one AVX2 register (or two
+ * SSE registers in the generic clone). */
+typedef float v8 __attribute__((vector_size(32)));
+typedef int v8i __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4))); /* unaligned access */
+
+static inline v8 load8(const float *p) { return *(const v8u *)p; }
+static inline void store8(float *p, v8 v) { *(v8u *)p = v; }
+
+/* B^T d for one line of alpha inputs. */
+static inline void bt6(const v8 *d, int stride, v8 *r, int rstride)
+{
+    const v8 d0 = d[0], d1 = d[stride], d2 = d[2 * stride], d3 = d[3 * stride],
+             d4 = d[4 * stride], d5 = d[5 * stride];
+    r[0] = 4 * d0 - 5 * d2 + d4;
+    r[rstride] = -4 * d1 - 4 * d2 + d3 + d4;
+    r[2 * rstride] = 4 * d1 - 4 * d2 - d3 + d4;
+    r[3 * rstride] = -2 * d1 - d2 + 2 * d3 + d4;
+    r[4 * rstride] = 2 * d1 - d2 - 2 * d3 + d4;
+    r[5 * rstride] = 4 * d1 - 5 * d3 + d5;
+}
+
+static inline void bt4(const v8 *d, int stride, v8 *r, int rstride)
+{
+    const v8 d0 = d[0], d1 = d[stride], d2 = d[2 * stride], d3 = d[3 * stride];
+    r[0] = d0 - d2;
+    r[rstride] = d1 + d2;
+    r[2 * rstride] = d2 - d1;
+    r[3 * rstride] = d1 - d3;
+}
+
+/* A^T m for one line of alpha values. */
+static inline void at6(const v8 *m, int stride, v8 *o, int ostride)
+{
+    const v8 m0 = m[0], m1 = m[stride], m2 = m[2 * stride], m3 = m[3 * stride],
+             m4 = m[4 * stride], m5 = m[5 * stride];
+    const v8 s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
+    o[0] = m0 + s12 + s34;
+    o[ostride] = d12 + 2 * d34;
+    o[2 * ostride] = s12 + 4 * s34;
+    o[3 * ostride] = d12 + 8 * d34 + m5;
+}
+
+static inline void at4(const v8 *m, int stride, v8 *o, int ostride)
+{
+    const v8 m0 = m[0], m1 = m[stride], m2 = m[2 * stride], m3 = m[3 * stride];
+    o[0] = m0 + m1 + m2;
+    o[ostride] = m1 - m2 - m3;
+}
+
+/* Activation on eight values (not softmax; sigmoid is done lane by lane). */
+static inline v8 act8(v8 v, enum act_type act, float alpha)
+{
+    const v8 zero = {0};
+    if (act == ACT_RELU) {
+        v8i keep = v > zero;
+        return (v8)((v8i)v & keep);
+    }
+    if (act == ACT_LEAKY) {
+        v8i keep = v > zero;
+        v8 neg = v * alpha;
+        return (v8)(((v8i)v & keep) | ((v8i)neg & ~keep));
+    }
+    if (act == ACT_SIGMOID)
+        for (int c = 0; c < 8; c++) v[c] = act_apply(act, alpha, v[c]);
+    return v;
+}
+
+/* ------------------------------------------------------- kernel transform -- */
+
+int winograd_prepare(const float *kernel, int cin, int cout, int m, struct winograd_weights *w)
+{
+    memset(w, 0, sizeof *w);
+    if (m != 2 && m != 4) return -1;
+    const int alpha = m + 2, npos = alpha * alpha;
+    const double(*g)[3] = m == 4 ? g_f4 : (const double(*)[3])g_f2;
+    float *u = malloc((size_t)npos * cin * cout * sizeof(float));
+    w->u = calloc((size_t)npos, sizeof *w->u);
+    if (!u || !w->u) {
+        free(u);
+        free(w->u);
+        w->u = NULL;
+        return -1;
+    }
+    /* u[pos][ci][co] = sum_{a,b} G[i][a] g[a][b][ci][co] G[j][b] */
+    for (int ci = 0; ci < cin; ci++)
+        for (int co = 0; co < cout; co++) {
+            double k[3][3];
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b < 3; b++) k[a][b] = kernel[((size_t)(a * 3 + b) * cin + ci) * cout + co];
+            for (int i = 0; i < alpha; i++)
+                for (int j = 0; j < alpha; j++) {
+                    double s = 0;
+                    for (int a = 0; a < 3; a++)
+                        for (int b = 0; b < 3; b++) s += g[i][a] * k[a][b] * g[j][b];
+                    u[((size_t)(i * alpha + j) * cin + ci) * cout + co] = (float)s;
+                }
+        }
+    int rc = 0;
+    for (int pos = 0; pos < npos && rc == 0; pos++)
+        rc = gemm_pack_b(u + (size_t)pos * cin * cout, cin, cout, cout, &w->u[pos]);
+    free(u);
+    w->m = m;
+    w->alpha = alpha;
+    w->cin = cin;
+    w->cout = cout;
+    if (rc) winograd_free(w);
+    return rc;
+}
+
+void winograd_free(struct winograd_weights *w)
+{
+    if (!w || !w->u) return;
+    for (int pos = 0; pos < w->alpha * w->alpha; pos++) gemm_b_free(&w->u[pos]);
+    free(w->u);
+    memset(w, 0, sizeof *w);
+}
+
+/* --------------------------------------------------------------- blocking -- */
+
+struct wg_layout {
+    int tiles_h, tiles_w, tiles; /* output tile grid */
+    int block;                   /* tiles per block */
+    int blocks;
+    bool parallel_blocks;        /* threads take whole blocks (else they share each block) */
+    size_t v_floats, m_floats;   /* per block */
+};
+
+static struct wg_layout layout_for(const struct window_desc *d, const struct winograd_weights *w,
+                                   int threads)
+{
+    struct wg_layout L;
+    L.tiles_h = (d->oh + w->m - 1) / w->m;
+    L.tiles_w = (d->ow + w->m - 1) / w->m;
+    L.tiles = L.tiles_h * L.tiles_w;
+    const size_t npos = (size_t)w->alpha * w->alpha;
+    const size_t per_tile = npos * (size_t)(w->cin + w->cout) * sizeof(float);
+    /* a block's transformed input and products should stay in the (shared) L3 */
+    int block = (int)((size_t)(1536 * 1024) / per_tile) / GEMM_MR * GEMM_MR;
+    if (block < GEMM_MR) block = GEMM_MR;
+    if (block > 96) block = 96;
+    L.parallel_blocks = (L.tiles + block - 1) / block >= 2 * threads;
+    if (!L.parallel_blocks) { /* few tiles: one shared block, all threads work inside it */
+        int cap = (int)((size_t)(8u << 20) / per_tile);
+        if (cap < GEMM_MR) cap = GEMM_MR;
+        block = L.tiles < cap ? L.tiles : cap;
+    }
+    L.block = block;
+    L.blocks = (L.tiles + block - 1) / block;
+    L.v_floats = npos * (size_t)block * w->cin;
+    L.m_floats = npos * (size_t)block * w->cout;
+    return L;
+}
+
+size_t winograd_scratch(const struct window_desc *d, const struct winograd_weights *w,
+                        int max_threads)
+{
+    struct wg_layout L = layout_for(d, w, max_threads);
+    size_t one = L.v_floats + L.m_floats + 64;
+    return L.parallel_blocks ? one * (size_t)max_threads : one;
+}
+
+/* ---------------------------------------------------------- transforms -- */
+
+/* V[pos][t][ci] for block tiles t in [tfirst, tlast) of the block of tb tiles that
+ * starts at tile t0. */
+__attribute__((target_clones("avx2", "default"))) static void
+input_transform(const struct window_desc *d, const struct winograd_weights *w, const float *in,
+                int tiles_w, int t0, int tb, int tfirst, int tlast, float *v)
+{
+    const int alpha = w->alpha, m = w->m, cin = w->cin;
+    const size_t pos_stride = (size_t)tb * cin;
+    v8 tile[WG_MAX_ALPHA * WG_MAX_ALPHA], tmp[WG_MAX_ALPHA * WG_MAX_ALPHA];
+    const v8 zero = {0};
+    for (int t = tfirst; t < tlast; t++) {
+        const int ty = (t0 + t) / tiles_w, tx = (t0 + t) % tiles_w;
+        const int y0 = ty * m - d->pad_top, x0 = tx * m - d->pad_left;
+        const bool inside = y0 >= 0 && x0 >= 0 && y0 + alpha <= d->h && x0 + alpha <= d->w;
+        for (int c0 = 0; c0 < cin; c0 += WG_VEC) {
+            const int nc = cin - c0 < WG_VEC ? cin - c0 : WG_VEC;
+            for (int i = 0; i < alpha; i++) {
+                const int y = y0 + i;
+                for (int j = 0; j < alpha; j++) {
+                    const int x = x0 + j;
+                    const float *src = in + ((size_t)y * d->w + x) * cin + c0;
+                    if (inside && nc == WG_VEC) {
+                        tile[i * alpha + j] = load8(src);
+                    } else if (y < 0 || y >= d->h || x < 0 || x >= d->w) {
+                        tile[i * alpha + j] = zero;
+                    } else {
+                        v8 val = zero;
+                        for (int c = 0; c < nc; c++) val[c] = src[c];
+                        tile[i * alpha + j] = val;
+                    }
+                }
+            }
+            if (alpha == 6) {
+                for (int j = 0; j < 6; j++) bt6(&tile[j], 6, &tmp[j], 6);   /* columns */
+                for (int i = 0; i < 6; i++) bt6(&tmp[i * 6], 1, &tile[i * 6], 1); /* rows */
+            } else {
+                for (int j = 0; j < 4; j++) bt4(&tile[j], 4, &tmp[j], 4);
+                for (int i = 0; i < 4; i++) bt4(&tmp[i * 4], 1, &tile[i * 4], 1);
+            }
+            float *dst = v + (size_t)t * cin + c0;
+            for (int p = 0; p < alpha * alpha; p++, dst += pos_stride) {
+                if (nc == WG_VEC) store8(dst, tile[p]);
+                else for (int c = 0; c < nc; c++) dst[c] = tile[p][c];
+            }
+        }
+    }
+}
+
+/* Output pixels of block tiles [tfirst, tlast) (block of tb tiles starting at tile
+ * t0) from M[pos][t][co], with the epilogue. */
+__attribute__((target_clones("avx2", "default"))) static void
+output_transform(const struct window_desc *d, const struct winograd_weights *w, const float *mm,
+                 int tiles_w, int t0, int tb, int tfirst, int tlast, const struct epilogue *ep,
+                 float *out, int ldo)
+{
+    const int alpha = w->alpha, m = w->m, cout = w->cout;
+    const size_t pos_stride = (size_t)tb * cout;
+    v8 tile[WG_MAX_ALPHA * WG_MAX_ALPHA], tmp[4 * WG_MAX_ALPHA], res[16];
+    const v8 zero = {0};
+    for (int t = tfirst; t < tlast; t++) {
+        const int ty = (t0 + t) / tiles_w, tx = (t0 + t) % tiles_w;
+        for (int c0 = 0; c0 < cout; c0 += WG_VEC) {
+            const int nc = cout - c0 < WG_VEC ? cout - c0 : WG_VEC;
+            const float *src = mm + (size_t)t * cout + c0;
+            for (int p = 0; p < alpha * alpha; p++, src += pos_stride) {
+                if (nc == WG_VEC) {
+                    tile[p] = load8(src);
+                } else {
+                    v8 val = zero;
+                    for (int c = 0; c < nc; c++) val[c] = src[c];
+                    tile[p] = val;
+                }
+            }
+            if (alpha == 6) {
+                for (int j = 0; j < 6; j++) at6(&tile[j], 6, &tmp[j], 6);   /* 4 rows x 6 */
+                for (int i = 0; i < 4; i++) at6(&tmp[i * 6], 1, &res[i * 4], 1);
+            } else {
+                for (int j = 0; j < 4; j++) at4(&tile[j], 4, &tmp[j], 4);   /* 2 rows x 4 */
+                for (int i = 0; i < 2; i++) at4(&tmp[i * 4], 1, &res[i * 4], 1);
+            }
+            v8 bias = zero;
+            if (ep && ep->bias) {
+                if (nc == WG_VEC) bias = load8(ep->bias + c0);
+                else for (int c = 0; c < nc; c++) bias[c] = ep->bias[c0 + c];
+            }
+            for (int i = 0; i < m; i++) {
+                const int y = ty * m + i;
+                if (y >= d->oh) break;
+                for (int j = 0; j < m; j++) {
+                    const int x = tx * m + j;
+                    if (x >= d->ow) break;
+                    const size_t px = (size_t)y * d->ow + x;
+                    v8 val = res[i * 4 + j];
+                    if (ep) {
+                        val = act8(val + bias, ep->act1, ep->alpha1);
+                        if (ep->residual) {
+                            const float *r = ep->residual + px * ep->ldr + c0;
+                            if (nc == WG_VEC) val += load8(r);
+                            else for (int c = 0; c < nc; c++) val[c] += r[c];
+                        }
+                        val = act8(val, ep->act2, ep->alpha2);
+                    }
+                    float *o = out + px * ldo + c0;
+                    if (nc == WG_VEC) store8(o, val);
+                    else for (int c = 0; c < nc; c++) o[c] = val[c];
+                }
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ run -- */
+
+/* The (m+2)^2 GEMMs of a block, tasks [task0, task1) of npos * nsplit. */
+static void block_gemms(const struct winograd_weights *w, int tb, const float *v, float *mm,
+                        int nsplit, int task0, int task1, float *gemm_scratch)
+{
+    const int panels = (w->cout + GEMM_NR - 1) / GEMM_NR;
+    for (int task = task0; task < task1; task++) {
+        const int pos = task / nsplit, part = task % nsplit;
+        const int p0 = panels * part / nsplit, p1 = panels * (part + 1) / nsplit;
+        if (p1 <= p0) continue;
+        struct gemm_a a = {GEMM_A_MATRIX, v + (size_t)pos * tb * w->cin, w->cin, NULL};
+        gemm_block(&a, 0, tb, &w->u[pos], p0 * GEMM_NR, (p1 - p0) * GEMM_NR,
+                   mm + (size_t)pos * tb * w->cout, w->cout, NULL, gemm_scratch);
+    }
+}
+
+void winograd_conv(const struct window_desc *d, const struct winograd_weights *w, const float *in,
+                   const struct epilogue *ep, float *out, int ldo, float *scratch, int max_threads)
+{
+    int threads = omp_get_max_threads();
+    if (threads > max_threads) threads = max_threads;
+    if (threads < 1) threads = 1;
+    const struct wg_layout L = layout_for(d, w, max_threads);
+    const int npos = w->alpha * w->alpha;
+    if (L.parallel_blocks) {
+        const size_t per_thread = L.v_floats + L.m_floats + 64;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+        for (int b = 0; b < L.blocks; b++) {
+            float *v = scratch + (size_t)omp_get_thread_num() * per_thread;
+            float *mm = v + L.v_floats;
+            const int t0 = b * L.block;
+            const int tb = L.tiles - t0 < L.block ? L.tiles - t0 : L.block;
+            input_transform(d, w, in, L.tiles_w, t0, tb, 0, tb, v);
+            block_gemms(w, tb, v, mm, 1, 0, npos, NULL);
+            output_transform(d, w, mm, L.tiles_w, t0, tb, 0, tb, ep, out, ldo);
+        }
+        return;
+    }
+    /* few tiles: every phase of each block is shared by the threads */
+    float *v = scratch, *mm = scratch + L.v_floats;
+    const int panels = (w->cout + GEMM_NR - 1) / GEMM_NR;
+    int nsplit = (4 * threads + npos - 1) / npos;
+    if (nsplit > panels) nsplit = panels;
+    for (int b = 0; b < L.blocks; b++) {
+        const int t0 = b * L.block;
+        const int tb = L.tiles - t0 < L.block ? L.tiles - t0 : L.block;
+#pragma omp parallel num_threads(threads)
+        {
+            const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+            /* input transform: this thread's share of the tiles */
+            int a0 = tb * tid / nt, a1 = tb * (tid + 1) / nt;
+            input_transform(d, w, in, L.tiles_w, t0, tb, a0, a1, v);
+#pragma omp barrier
+#pragma omp for schedule(dynamic, 1)
+            for (int task = 0; task < npos * nsplit; task++) block_gemms(w, tb, v, mm, nsplit, task, task + 1, NULL);
+            /* implicit barrier */
+            output_transform(d, w, mm, L.tiles_w, t0, tb, a0, a1, ep, out, ldo);
+        }
+    }
+}
