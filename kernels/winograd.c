@@ -99,26 +99,56 @@ int winograd_prepare(const float *kernel, int cin, int cout, int m, struct winog
     const double(*g)[3] = m == 4 ? g_f4 : (const double(*)[3])g_f2;
     float *u = malloc((size_t)npos * cin * cout * sizeof(float));
     w->u = calloc((size_t)npos, sizeof *w->u);
+    int failed = 0;
     if (!u || !w->u) {
         free(u);
         free(w->u);
         w->u = NULL;
         return -1;
     }
-    /* u[pos][ci][co] = sum_{a,b} G[i][a] g[a][b][ci][co] G[j][b] */
-    for (int ci = 0; ci < cin; ci++)
-        for (int co = 0; co < cout; co++) {
-            double k[3][3];
-            for (int a = 0; a < 3; a++)
-                for (int b = 0; b < 3; b++) k[a][b] = kernel[((size_t)(a * 3 + b) * cin + ci) * cout + co];
+    /* u[pos][ci][co] = sum_{a,b} G[i][a] g[a][b][ci][co] G[j][b], vectorised over the
+     * contiguous co axis (HWIO) and parallel over ci; double precision */
+#pragma omp parallel
+    {
+        double *k = malloc(sizeof(double) * 9 * (size_t)cout);
+        double *gk = malloc(sizeof(double) * 3 * (size_t)alpha * cout);
+        bool ok = k && gk;
+#pragma omp for schedule(static)
+        for (int ci = 0; ci < cin; ci++) {
+            if (!ok) continue;
+            for (int ab = 0; ab < 9; ab++)
+                for (int co = 0; co < cout; co++) k[(size_t)ab * cout + co] = kernel[((size_t)ab * cin + ci) * cout + co];
+            /* gk[i][b] = sum_a G[i][a] k[a][b] */
+            for (int i = 0; i < alpha; i++)
+                for (int b2 = 0; b2 < 3; b2++) {
+                    double *dst = gk + (size_t)(i * 3 + b2) * cout;
+                    for (int co = 0; co < cout; co++)
+                        dst[co] = g[i][0] * k[(size_t)(0 * 3 + b2) * cout + co] +
+                                  g[i][1] * k[(size_t)(1 * 3 + b2) * cout + co] +
+                                  g[i][2] * k[(size_t)(2 * 3 + b2) * cout + co];
+                }
+            /* u[i][j] = sum_b gk[i][b] G[j][b] */
             for (int i = 0; i < alpha; i++)
                 for (int j = 0; j < alpha; j++) {
-                    double s = 0;
-                    for (int a = 0; a < 3; a++)
-                        for (int b = 0; b < 3; b++) s += g[i][a] * k[a][b] * g[j][b];
-                    u[((size_t)(i * alpha + j) * cin + ci) * cout + co] = (float)s;
+                    float *dst = u + ((size_t)(i * alpha + j) * cin + ci) * cout;
+                    const double *r0 = gk + (size_t)(i * 3 + 0) * cout, *r1 = r0 + cout, *r2 = r1 + cout;
+                    for (int co = 0; co < cout; co++)
+                        dst[co] = (float)(r0[co] * g[j][0] + r1[co] * g[j][1] + r2[co] * g[j][2]);
                 }
         }
+        if (!ok) {
+#pragma omp atomic write
+            failed = 1;
+        }
+        free(k);
+        free(gk);
+    }
+    if (failed) {
+        free(u);
+        free(w->u);
+        w->u = NULL;
+        return -1;
+    }
     int rc = 0;
     for (int pos = 0; pos < npos && rc == 0; pos++)
         rc = gemm_pack_b(u + (size_t)pos * cin * cout, cin, cout, cout, &w->u[pos]);
@@ -143,14 +173,17 @@ void winograd_free(struct winograd_weights *w)
 
 struct wg_layout {
     int tiles_h, tiles_w, tiles; /* output tile grid */
-    int block;                   /* tiles per block */
+    int block;                   /* tiles transformed together */
     int blocks;
-    bool parallel_blocks;        /* threads take whole blocks (else they share each block) */
     size_t v_floats, m_floats;   /* per block */
 };
 
-static struct wg_layout layout_for(const struct window_desc *d, const struct winograd_weights *w,
-                                   int threads)
+/* Budget for one block's transformed input and products: they live in the L3 cache
+ * between the three phases. Large blocks make the (m+2)^2 GEMMs big enough to reuse
+ * each packed weight panel many times. */
+#define WG_BLOCK_BYTES (8u << 20)
+
+static struct wg_layout layout_for(const struct window_desc *d, const struct winograd_weights *w)
 {
     struct wg_layout L;
     L.tiles_h = (d->oh + w->m - 1) / w->m;
@@ -158,29 +191,22 @@ static struct wg_layout layout_for(const struct window_desc *d, const struct win
     L.tiles = L.tiles_h * L.tiles_w;
     const size_t npos = (size_t)w->alpha * w->alpha;
     const size_t per_tile = npos * (size_t)(w->cin + w->cout) * sizeof(float);
-    /* a block's transformed input and products should stay in the (shared) L3 */
-    int block = (int)((size_t)(1536 * 1024) / per_tile) / GEMM_MR * GEMM_MR;
+    int block = (int)(WG_BLOCK_BYTES / per_tile);
     if (block < GEMM_MR) block = GEMM_MR;
-    if (block > 96) block = 96;
-    L.parallel_blocks = (L.tiles + block - 1) / block >= 2 * threads;
-    if (!L.parallel_blocks) { /* few tiles: one shared block, all threads work inside it */
-        int cap = (int)((size_t)(8u << 20) / per_tile);
-        if (cap < GEMM_MR) cap = GEMM_MR;
-        block = L.tiles < cap ? L.tiles : cap;
-    }
-    L.block = block;
+    if (block > L.tiles) block = L.tiles;
     L.blocks = (L.tiles + block - 1) / block;
-    L.v_floats = npos * (size_t)block * w->cin;
-    L.m_floats = npos * (size_t)block * w->cout;
+    L.block = (L.tiles + L.blocks - 1) / L.blocks; /* even blocks */
+    L.v_floats = npos * (size_t)L.block * w->cin;
+    L.m_floats = npos * (size_t)L.block * w->cout;
     return L;
 }
 
 size_t winograd_scratch(const struct window_desc *d, const struct winograd_weights *w,
                         int max_threads)
 {
-    struct wg_layout L = layout_for(d, w, max_threads);
-    size_t one = L.v_floats + L.m_floats + 64;
-    return L.parallel_blocks ? one * (size_t)max_threads : one;
+    (void)max_threads;
+    struct wg_layout L = layout_for(d, w);
+    return L.v_floats + L.m_floats + 64;
 }
 
 /* ---------------------------------------------------------- transforms -- */
@@ -319,41 +345,29 @@ void winograd_conv(const struct window_desc *d, const struct winograd_weights *w
     int threads = omp_get_max_threads();
     if (threads > max_threads) threads = max_threads;
     if (threads < 1) threads = 1;
-    const struct wg_layout L = layout_for(d, w, max_threads);
+    const struct wg_layout L = layout_for(d, w);
     const int npos = w->alpha * w->alpha;
-    if (L.parallel_blocks) {
-        const size_t per_thread = L.v_floats + L.m_floats + 64;
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-        for (int b = 0; b < L.blocks; b++) {
-            float *v = scratch + (size_t)omp_get_thread_num() * per_thread;
-            float *mm = v + L.v_floats;
-            const int t0 = b * L.block;
-            const int tb = L.tiles - t0 < L.block ? L.tiles - t0 : L.block;
-            input_transform(d, w, in, L.tiles_w, t0, tb, 0, tb, v);
-            block_gemms(w, tb, v, mm, 1, 0, npos, NULL);
-            output_transform(d, w, mm, L.tiles_w, t0, tb, 0, tb, ep, out, ldo);
-        }
-        return;
-    }
-    /* few tiles: every phase of each block is shared by the threads */
     float *v = scratch, *mm = scratch + L.v_floats;
     const int panels = (w->cout + GEMM_NR - 1) / GEMM_NR;
     int nsplit = (4 * threads + npos - 1) / npos;
     if (nsplit > panels) nsplit = panels;
-    for (int b = 0; b < L.blocks; b++) {
-        const int t0 = b * L.block;
-        const int tb = L.tiles - t0 < L.block ? L.tiles - t0 : L.block;
+    /* every phase of each block is shared by the threads: tiles for the transforms,
+     * (position, column range) pairs for the GEMMs */
 #pragma omp parallel num_threads(threads)
-        {
-            const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-            /* input transform: this thread's share of the tiles */
-            int a0 = tb * tid / nt, a1 = tb * (tid + 1) / nt;
+    {
+        const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+        for (int b = 0; b < L.blocks; b++) {
+            const int t0 = b * L.block;
+            const int tb = L.tiles - t0 < L.block ? L.tiles - t0 : L.block;
+            const int a0 = tb * tid / nt, a1 = tb * (tid + 1) / nt;
             input_transform(d, w, in, L.tiles_w, t0, tb, a0, a1, v);
 #pragma omp barrier
 #pragma omp for schedule(dynamic, 1)
-            for (int task = 0; task < npos * nsplit; task++) block_gemms(w, tb, v, mm, nsplit, task, task + 1, NULL);
-            /* implicit barrier */
+            for (int task = 0; task < npos * nsplit; task++)
+                block_gemms(w, tb, v, mm, nsplit, task, task + 1, NULL);
+            /* (implicit barrier) */
             output_transform(d, w, mm, L.tiles_w, t0, tb, a0, a1, ep, out, ldo);
+#pragma omp barrier
         }
     }
 }

@@ -182,7 +182,10 @@ cnnrt_status cnnrt_model_prepare(cnnrt_model *m, const cnnrt_prepare_options *op
     if (!m->graph.weights_loaded) return cnnrt_fail(&m->err, CNNRT_E_USAGE, "no weights loaded");
     drop_plan(m);
     if (opts && opts->threads > 0) m->threads = opts->threads;
-    if ((st = plan_build(&m->graph, m->threads, &m->plan, &m->err))) return st;
+    const bool consume = !(opts && opts->keep_originals);
+    st = plan_build(&m->graph, m->threads, consume, &m->plan, &m->err);
+    if (consume) m->graph.weights_loaded = false; /* partly freed even on failure */
+    if (st) return st;
     m->prepared = true;
     if (!(opts && opts->keep_originals)) {
         /* the plan holds its own (folded, packed) copies: drop the Keras originals */

@@ -21,7 +21,8 @@ const char *step_kind_name(enum step_kind kind)
 
 /* Planning state: which tensor holds each node's value. */
 struct builder {
-    const struct graph *g;
+    struct graph *g;
+    bool consume;     /* free graph weights once the plan has its own copy */
     struct plan *p;
     int *consumers;   /* per node */
     int *tensor_of;   /* per node: tensor index, -1 if not materialised */
@@ -146,11 +147,21 @@ static void bn_scale_shift(const struct node *bn, int c, double *scale, double *
     }
 }
 
-/* Should a convolution of this geometry run as Winograd? 3x3 stride 1 only, and
- * only with enough input channels for the transformed GEMMs to pay. */
-static bool winograd_suits(const struct plan *p, const struct window_desc *w, int cin)
+/* Winograd tile size for a convolution: 0 = direct GEMM. Only 3x3 stride 1 with
+ * enough channels for the transformed GEMMs to pay; F(4x4) where the output has
+ * enough 4x4 tiles to reuse the 4x larger transformed weights, F(2x2) on small
+ * feature maps (13x13, 7x7), direct when even that has too few tiles. Measured on
+ * ResNet50 and YOLOv3 layers (README, Performance). CNNRT_WINOGRAD=0|2|4 forces. */
+static int winograd_tile(const struct plan *p, const struct window_desc *w, int cin)
 {
-    return p->winograd > 0 && w->kh == 3 && w->kw == 3 && w->sh == 1 && w->sw == 1 && cin >= 16;
+    if (p->winograd == 0 || w->kh != 3 || w->kw != 3 || w->sh != 1 || w->sw != 1 || cin < 32)
+        return 0;
+    if (p->winograd > 0) return p->winograd;
+    const int tiles4 = ((w->oh + 3) / 4) * ((w->ow + 3) / 4);
+    const int tiles2 = ((w->oh + 1) / 2) * ((w->ow + 1) / 2);
+    if (tiles4 >= 36) return 4;
+    if (tiles2 >= 16) return 2;
+    return 0;
 }
 
 /* Conv or Dense: copies the kernel/bias, folds a following BatchNorm, fuses the
@@ -199,8 +210,9 @@ static int plan_linear(struct builder *b, int node, struct step *s)
     }
     if (conv && !b->p->blas) { /* transform/pack once; the plain copy is not needed */
         const int cin = (int)(kelems / (size_t)cout / ((size_t)s->win.kh * s->win.kw));
-        if (winograd_suits(b->p, &s->win, cin)) {
-            if (winograd_prepare(s->kernel, cin, cout, b->p->winograd, &s->wino) != 0) return -1;
+        const int tile = winograd_tile(b->p, &s->win, cin);
+        if (tile) {
+            if (winograd_prepare(s->kernel, cin, cout, tile, &s->wino) != 0) return -1;
         } else if (gemm_pack_b(s->kernel, (int)(kelems / (size_t)cout), cout, cout, &s->packed) != 0) {
             return -1;
         }
@@ -264,7 +276,7 @@ static bool pad_foldable(const struct builder *b, int pad_node)
 
 static cnnrt_status build_steps(struct builder *b)
 {
-    const struct graph *g = b->g;
+    struct graph *g = b->g;
     cnnrt_error *err = b->err;
     for (int i = 0; i < g->n_nodes; i++) {
         const struct node *n = &g->nodes[i];
@@ -364,6 +376,13 @@ static cnnrt_status build_steps(struct builder *b)
         /* only the chain's last node has a materialised value */
         for (int k = 1; k < b->n_chain; k++) b->absorbed[b->chain[k]] = true;
         b->tensor_of[last] = s->out;
+        for (int k = 0; k < b->n_chain && b->consume; k++) {
+            struct node *done = &g->nodes[b->chain[k]];
+            for (int w = 0; w < done->n_weights; w++) {
+                free(done->w[w].data);
+                done->w[w].data = NULL;
+            }
+        }
     }
     return CNNRT_OK;
 }
@@ -434,16 +453,17 @@ static cnnrt_status plan_memory(struct plan *p, cnnrt_error *err)
     return CNNRT_OK;
 }
 
-cnnrt_status plan_build(const struct graph *g, int threads, struct plan *p, cnnrt_error *err)
+cnnrt_status plan_build(struct graph *g, int threads, bool consume, struct plan *p,
+                        cnnrt_error *err)
 {
     memset(p, 0, sizeof *p);
     p->input = -1;
     const char *conv = getenv("CNNRT_CONV");
     p->blas = conv && strcmp(conv, "blas") == 0;
     const char *wino = getenv("CNNRT_WINOGRAD");
-    p->winograd = wino ? atoi(wino) : 4;
-    if (p->winograd != 2 && p->winograd != 4) p->winograd = 0;
-    struct builder b = {.g = g, .p = p, .err = err};
+    p->winograd = wino ? atoi(wino) : -1;
+    if (p->winograd != 2 && p->winograd != 4 && p->winograd != -1) p->winograd = 0;
+    struct builder b = {.g = g, .consume = consume, .p = p, .err = err};
     b.consumers = graph_consumer_counts(g);
     b.tensor_of = malloc((size_t)g->n_nodes * sizeof *b.tensor_of);
     b.folded_pad = calloc((size_t)g->n_nodes, sizeof *b.folded_pad);

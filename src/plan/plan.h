@@ -85,7 +85,7 @@ struct plan {
     float *gemm_scratch; /* per-thread packed-A blocks */
     int max_threads;   /* threads the per-thread scratch was sized for */
     bool blas;         /* convolutions through im2col + OpenBLAS (CNNRT_CONV=blas) */
-    int winograd;      /* tile size for 3x3 stride-1 convs: 4, 2 or 0 = off (CNNRT_WINOGRAD) */
+    int winograd;      /* 3x3 stride-1 convs: -1 choose per layer, 4 or 2 force F(mxm), 0 off */
     float *wino_scratch;
     size_t wino_scratch_floats;
     bool profile;      /* accumulate per-step time */
@@ -93,8 +93,11 @@ struct plan {
 };
 
 /* Builds a plan from g (shapes inferred, weights loaded) for runs on up to `threads`
- * threads (0 = the number of cores). */
-cnnrt_status plan_build(const struct graph *g, int threads, struct plan *p, cnnrt_error *err);
+ * threads (0 = the number of cores). With consume, each graph weight is freed as soon
+ * as the plan holds its transformed copy, so that the originals and the packed
+ * weights never all coexist (peak memory). */
+cnnrt_status plan_build(struct graph *g, int threads, bool consume, struct plan *p,
+                        cnnrt_error *err);
 
 /* Runs the plan on input (the input tensor's size in floats). */
 void plan_run(struct plan *p, const float *input);
