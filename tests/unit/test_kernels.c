@@ -428,7 +428,19 @@ static void conv_case_describe(const struct conv_case *cc, char *buf, size_t len
              cc->cout, cc->extra_ld, cc->extra_ldr, epi);
 }
 
-static int conv_checked; /* cases run, for the summary check */
+static int conv_checked;    /* cases run, for the summary check */
+static double conv_worst;   /* largest error / tolerance seen */
+
+static bool verbose(void)
+{
+    const char *v = getenv("CNNRT_TEST_VERBOSE");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+static void conv_report(const char *test)
+{
+    if (verbose()) printf("    %s: %d cases, worst error %.3g of the tolerance\n", test, conv_checked, conv_worst);
+}
 
 /* Runs one case through conv2d_ref and conv2d_gemm; records failures. */
 static void conv_case_run(const struct conv_case *cc, unsigned seed)
@@ -484,6 +496,7 @@ static void conv_case_run(const struct conv_case *cc, unsigned seed)
                   (!res0 || same_bits(e.residual, res0, pixels * (size_t)ldr)),
               "conv %s: modified an input", what);
     conv_checked++;
+    if (c.worst > conv_worst) conv_worst = c.worst;
 
     free(in);
     free(kernel);
@@ -515,6 +528,7 @@ static struct conv_case conv_valid(int h, int w, int c, int cout, int k, int s, 
 TEST(kernels_conv2d_gemm_named_shapes)
 {
     conv_checked = 0;
+    conv_worst = 0;
     struct conv_case cases[] = {
         conv_valid(7, 7, 16, 32, 1, 1, 1),   /* 1x1 stride 1: the no-im2col path */
         conv_valid(1, 1, 1, 1, 1, 1, 0),     /* smallest possible */
@@ -568,12 +582,15 @@ TEST(kernels_conv2d_gemm_named_shapes)
     ld3s2.extra_ldr = 2;
     conv_case_run(&ld3s2, 208);
     CHECK(conv_checked == 29);
+    conv_report("named shapes");
 }
 
 TEST(kernels_conv2d_gemm_every_epilogue)
 {
     /* all 64 combinations of bias x act1 x residual x act2, on the pointwise and
      * the im2col path, half of them with strided output and residual */
+    conv_checked = 0;
+    conv_worst = 0;
     for (int v = 0; v < EPI_VARIANTS; v++) {
         struct conv_case a = conv_same(5, 6, 5, 7, 3, 1, v);
         a.extra_ld = (v & 1) ? 2 : 0;
@@ -584,12 +601,15 @@ TEST(kernels_conv2d_gemm_every_epilogue)
         b.extra_ldr = (v & 1) ? 4 : 0;
         conv_case_run(&b, 400 + (unsigned)v);
     }
+    conv_report("epilogues");
 }
 
 TEST(kernels_conv2d_gemm_random_shapes)
 {
     static const int ks[] = {1, 1, 2, 3, 3, 3, 5, 7};
     rng_state = 2024u;
+    conv_checked = 0;
+    conv_worst = 0;
     int run = 0;
     while (run < 160) {
         struct conv_case cc;
@@ -621,6 +641,7 @@ TEST(kernels_conv2d_gemm_random_shapes)
         conv_case_run(&cc, 1000 + (unsigned)run);
         run++;
     }
+    conv_report("random shapes");
 }
 
 /* ------------------------------------------------------------- epilogue -- */
