@@ -77,7 +77,10 @@ static cnnrt_status get_pair(struct jctx *c, const cJSON *cfg, const char *key, 
     long a = def, b = def;
     if (!item || cJSON_IsNull(item)) {
         if (required) return cfg_fail(c, key, "is required", NULL);
-    } else if (cJSON_IsArray(item)) {
+        out[0] = out[1] = (int)def; /* the caller's default, possibly a "not given" marker */
+        return CNNRT_OK;
+    }
+    if (cJSON_IsArray(item)) {
         if (cJSON_GetArraySize(item) != 2) return cfg_fail(c, key, "must have 2 values", NULL);
         cnnrt_status st = item_int(c, key, cJSON_GetArrayItem(item, 0), &a);
         if (!st) st = item_int(c, key, cJSON_GetArrayItem(item, 1), &b);
