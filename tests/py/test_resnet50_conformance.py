@@ -86,10 +86,12 @@ def _check_image(label, image, c_probs, r_probs, line, names):
 
 
 def _conformance(label, weights, images, mode, classes=None, names=None, threads=1):
-    """Runs predict and the reference on images and compares every image."""
+    """Runs predict and the reference on images and compares every image. mode None:
+    predict's default, which must be caffe."""
     dump = os.path.join(TMP, "dump-" + label)
     args = ["--weights", weights, "--json", "--top", 5, "--dump-output", dump,
-            "--threads", threads, "--preprocess", mode]
+            "--threads", threads] + (["--preprocess", mode] if mode else [])
+    mode = mode or "caffe"
     if classes:
         args += ["--classes", classes]
     p = run_tool("predict", *(args + images))
@@ -126,7 +128,7 @@ def reference_resize_matches_opencv():
 @test
 def caffe_mode_matches_torch():
     # two threads here: the multi-threaded path is compared with the reference too
-    _conformance("caffe", _weights(), _pngs(), "caffe", threads=2)
+    _conformance("caffe", _weights(), _pngs(), None, threads=2)
 
 
 @test
