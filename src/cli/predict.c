@@ -92,6 +92,16 @@ static int parse_args(int argc, char **argv, struct options *o)
         cli_error(PROGRAM, "no image given (see predict --help)");
         return EXIT_USAGE;
     }
+    for (int i = 0; o->dump_dir && i < o->n_images; i++) /* dumps are named by file name */
+        for (int j = 0; j < i; j++)
+            if (strcmp(o->images[i], o->images[j]) != 0 &&
+                strcmp(cli_basename(o->images[i]), cli_basename(o->images[j])) == 0) {
+                cli_error(PROGRAM,
+                          "%s and %s have the same file name: --dump-output would write both "
+                          "to %s/%s.out0.npy",
+                          o->images[j], o->images[i], o->dump_dir, cli_basename(o->images[i]));
+                return EXIT_USAGE;
+            }
     return EXIT_OK;
 }
 

@@ -339,8 +339,14 @@ static cnnrt_status fail_count(const struct graph *g, const struct keras_h5 *f,
     return CNNRT_E_MISMATCH;
 }
 
+/* Weights stored wider than float32 (reported once, not once per weight). */
+struct wide_weights {
+    int count, bits;
+    const char *first_layer, *first_weight;
+};
+
 static cnnrt_status check_pair(const struct graph *g, const struct keras_h5 *f,
-                               const struct weights_match *m, int i, char **notes,
+                               const struct weights_match *m, int i, struct wide_weights *wide,
                                cnnrt_error *err)
 {
     const struct node *n = &g->nodes[m->model_nodes[i]];
@@ -393,9 +399,11 @@ static cnnrt_status check_pair(const struct graph *g, const struct keras_h5 *f,
                               d->dtype == H5_DTYPE_INT ? "integers" : "a non-numeric type",
                               d->dtype_bytes);
         if (dims_equal(d, w)) {
-            if (d->dtype_bytes != 4)
-                notes_add(notes, "%s: layer '%s' weight '%s' is float%d; converted to float32",
-                          f->path, L->name, d->name, d->dtype_bytes * 8);
+            if (d->dtype_bytes != 4 && wide->count++ == 0) {
+                wide->bits = d->dtype_bytes * 8;
+                wide->first_layer = L->name;
+                wide->first_weight = d->name;
+            }
             continue;
         }
         h5_format_dims(d, fs, sizeof fs);
@@ -459,10 +467,15 @@ cnnrt_status weights_check(const struct graph *g, const struct keras_h5 *f,
     } else if (m->n_file != m->n_model) {
         return fail_count(g, f, m, err);
     }
+    struct wide_weights wide = {0, 0, NULL, NULL};
     for (int i = 0; i < m->n_model; i++) {
-        cnnrt_status st = check_pair(g, f, m, i, notes, err);
+        cnnrt_status st = check_pair(g, f, m, i, &wide, err);
         if (st) return st;
     }
+    if (wide.count)
+        notes_add(notes, "%s: %d weights are not float32 (the first, layer '%s' weight '%s', is "
+                         "float%d); converted to float32",
+                  f->path, wide.count, wide.first_layer, wide.first_weight, wide.bits);
     return CNNRT_OK;
 }
 
