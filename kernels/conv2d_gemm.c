@@ -70,7 +70,14 @@ void conv2d_gemm(const struct window_desc *d, int cout, const float *in, const f
         im2col(d, in, scratch);
         a = scratch;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, pixels, cout, kk, 1.0f, a, kk, kernel,
-                cout, 0.0f, out, ldo);
+    /* fixed row chunks, each one single-threaded OpenBLAS call: the same bits for any
+     * thread count (OpenBLAS's own threading is not reproducible across counts) */
+    const int chunk = 64, chunks = (pixels + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < chunks; ch++) {
+        const int r0 = ch * chunk, n = pixels - r0 < chunk ? pixels - r0 : chunk;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, cout, kk, 1.0f,
+                    a + (size_t)r0 * kk, kk, kernel, cout, 0.0f, out + (size_t)r0 * ldo, ldo);
+    }
     epilogue_apply(ep, (size_t)pixels, cout, out, ldo);
 }

@@ -955,7 +955,7 @@ TEST(kernels_activation_matches_reference)
  * call them. Reported to the lead; while true, such differences are printed as a known
  * bug instead of failing. Set to false once conv2d_gemm and dense no longer depend on
  * OpenBLAS's threading. The same switch is in test_plan.c. */
-#define KNOWN_BUG_GEMM_THREADS true
+#define KNOWN_BUG_GEMM_THREADS false
 
 static void check_gemm_threads(bool same, const char *what)
 {

@@ -36,7 +36,7 @@
  * to the lead; while true, such differences are printed as a known bug instead of
  * failing. Set to false once the convolutions no longer depend on OpenBLAS's
  * threading. The same switch is in test_kernels.c. */
-#define KNOWN_BUG_GEMM_THREADS true
+#define KNOWN_BUG_GEMM_THREADS false
 
 static bool verbose(void)
 {
