@@ -41,18 +41,13 @@ void gemm_b_free(struct gemm_b *b)
 /* Gathers rows [m0, m0+mc) and columns [k0, k0+kc) of the im2col view of an NHWC
  * input into dst, row-major with row stride kc: each (ky, kx) segment of a row is a
  * contiguous run of input channels (or zeros on padding), so this is a few memcpys
- * per row. Rows up to the next multiple of GEMM_MR past mc are zeroed. */
+ * per row. */
 static void pack_a_im2col(const struct window_desc *d, const float *in, int m0, int mc, int k0,
                           int kc, float *dst)
 {
-    const int rows = (mc + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
     const int kend = k0 + kc;
-    for (int r = 0; r < rows; r++) {
+    for (int r = 0; r < mc; r++) {
         float *out = dst + (size_t)r * kc;
-        if (r >= mc) {
-            memset(out, 0, (size_t)kc * sizeof(float));
-            continue;
-        }
         const int row = m0 + r;
         const int oy = row / d->ow, ox = row % d->ow;
         const int y0 = oy * d->sh - d->pad_top, x0 = ox * d->sw - d->pad_left;
@@ -91,47 +86,46 @@ static void pack_a_im2col(const struct window_desc *d, const float *in, int m0, 
 
 enum { UKR_ACCUMULATE = 1, UKR_EPILOGUE = 2 };
 
-/* Epilogue of one tile: pointers already offset to the tile's first row/column. */
-struct tile_ep {
-    const float *bias;     /* column-indexed, NULL if none */
+/* Zeros standing in for the rows of a partial tile that lie past the matrix. */
+static const float zero_row[GEMM_KC] __attribute__((aligned(64)));
+
+/* One GEMM_MR x GEMM_NR tile of C: its A rows, B panel and where/what to store. */
+struct tile {
+    int kc;
+    const float *a[GEMM_MR];   /* row i of A from column k0 (zero_row past the matrix) */
+    const float *b;            /* packed panel, kc x GEMM_NR */
+    float *c;                  /* C at the tile's first element */
+    int ldc;
+    int mr, nr;                /* rows and columns of the tile inside C */
+    int flags;                 /* UKR_ACCUMULATE: add to C; UKR_EPILOGUE: finish it */
+    const float *bias;         /* at the tile's first column, or NULL */
+    const float *residual;     /* at the tile's first element, or NULL */
+    int ldr;
     enum act_type act1, act2;
     float alpha1, alpha2;
-    const float *residual; /* row stride ldr, NULL if none */
-    int ldr;
 };
 
-/* Scalar epilogue over an mr x nr tile of c (row stride ldc). */
-static void tile_epilogue_scalar(float *c, int ldc, int mr, int nr, const struct tile_ep *e)
-{
-    for (int i = 0; i < mr; i++)
-        for (int j = 0; j < nr; j++) {
-            float v = c[(size_t)i * ldc + j];
-            if (e->bias) v += e->bias[j];
-            v = act_apply(e->act1, e->alpha1, v);
-            if (e->residual) v += e->residual[(size_t)i * e->ldr + j];
-            c[(size_t)i * ldc + j] = act_apply(e->act2, e->alpha2, v);
-        }
-}
+typedef void (*ukr_fn)(const struct tile *t);
 
-/* A micro-kernel computes a full GEMM_MR x GEMM_NR tile: row i of A is a + i*lda
- * (kc values), B is one packed panel (kc x GEMM_NR). */
-typedef void (*ukr_fn)(int kc, const float *a, int lda, const float *b, float *c, int ldc,
-                       int flags, const struct tile_ep *e);
-
-/* Portable C micro-kernel. */
-static void ukr_generic(int kc, const float *a, int lda, const float *b, float *c, int ldc,
-                        int flags, const struct tile_ep *e)
+/* Portable C micro-kernel (and the reference for the SIMD one). */
+static void ukr_generic(const struct tile *t)
 {
     float acc[GEMM_MR][GEMM_NR] = {{0}};
-    for (int k = 0; k < kc; k++)
+    for (int k = 0; k < t->kc; k++)
         for (int i = 0; i < GEMM_MR; i++)
-            for (int j = 0; j < GEMM_NR; j++) acc[i][j] += a[(size_t)i * lda + k] * b[k * GEMM_NR + j];
-    for (int i = 0; i < GEMM_MR; i++)
-        for (int j = 0; j < GEMM_NR; j++) {
-            float *dst = &c[(size_t)i * ldc + j];
-            *dst = (flags & UKR_ACCUMULATE) ? *dst + acc[i][j] : acc[i][j];
+            for (int j = 0; j < GEMM_NR; j++) acc[i][j] += t->a[i][k] * t->b[k * GEMM_NR + j];
+    for (int i = 0; i < t->mr; i++)
+        for (int j = 0; j < t->nr; j++) {
+            float *dst = &t->c[(size_t)i * t->ldc + j];
+            float v = (t->flags & UKR_ACCUMULATE) ? *dst + acc[i][j] : acc[i][j];
+            if (t->flags & UKR_EPILOGUE) {
+                if (t->bias) v += t->bias[j];
+                v = act_apply(t->act1, t->alpha1, v);
+                if (t->residual) v += t->residual[(size_t)i * t->ldr + j];
+                v = act_apply(t->act2, t->alpha2, v);
+            }
+            *dst = v;
         }
-    if (flags & UKR_EPILOGUE) tile_epilogue_scalar(c, ldc, GEMM_MR, GEMM_NR, e);
 }
 
 __attribute__((target("avx2,fma"))) static inline __m256 act_avx2(__m256 v, enum act_type act,
@@ -145,72 +139,109 @@ __attribute__((target("avx2,fma"))) static inline __m256 act_avx2(__m256 v, enum
     return v;
 }
 
-__attribute__((target("avx2,fma"))) static void ukr_avx2(int kc, const float *a, int lda,
-                                                        const float *b, float *c, int ldc,
-                                                        int flags, const struct tile_ep *e)
+/* Loads 8 floats of which the first n (0..8) are valid; the rest read as 0. */
+__attribute__((target("avx2,fma"))) static inline __m256 load_part(const float *p, __m256i mask,
+                                                                   int n)
 {
-    const float *a0 = a, *a1 = a + lda, *a2 = a + 2 * (size_t)lda, *a3 = a + 3 * (size_t)lda;
-    const float *a4 = a + 4 * (size_t)lda, *a5 = a + 5 * (size_t)lda;
+    return n >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask);
+}
+
+__attribute__((target("avx2,fma"))) static inline void store_part(float *p, __m256i mask, int n,
+                                                                  __m256 v)
+{
+    if (n >= 8) _mm256_storeu_ps(p, v);
+    else _mm256_maskstore_ps(p, mask, v);
+}
+
+__attribute__((target("avx2,fma"))) static void ukr_avx2(const struct tile *t)
+{
+    const float *a0 = t->a[0], *a1 = t->a[1], *a2 = t->a[2], *a3 = t->a[3], *a4 = t->a[4],
+                *a5 = t->a[5];
+    const float *b = t->b;
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
     __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
     __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
     __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-    for (int k = 0; k < kc; k++) {
-        const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-        __m256 av = _mm256_broadcast_ss(a0 + k);
-        c00 = _mm256_fmadd_ps(av, b0, c00);
-        c01 = _mm256_fmadd_ps(av, b1, c01);
-        av = _mm256_broadcast_ss(a1 + k);
-        c10 = _mm256_fmadd_ps(av, b0, c10);
-        c11 = _mm256_fmadd_ps(av, b1, c11);
-        av = _mm256_broadcast_ss(a2 + k);
-        c20 = _mm256_fmadd_ps(av, b0, c20);
-        c21 = _mm256_fmadd_ps(av, b1, c21);
-        av = _mm256_broadcast_ss(a3 + k);
-        c30 = _mm256_fmadd_ps(av, b0, c30);
-        c31 = _mm256_fmadd_ps(av, b1, c31);
-        av = _mm256_broadcast_ss(a4 + k);
-        c40 = _mm256_fmadd_ps(av, b0, c40);
-        c41 = _mm256_fmadd_ps(av, b1, c41);
-        av = _mm256_broadcast_ss(a5 + k);
-        c50 = _mm256_fmadd_ps(av, b0, c50);
-        c51 = _mm256_fmadd_ps(av, b1, c51);
-        b += GEMM_NR;
+#define UKR_STEP(k)                                                      \
+    do {                                                                 \
+        const __m256 b0 = _mm256_load_ps(b + (k) * GEMM_NR);             \
+        const __m256 b1 = _mm256_load_ps(b + (k) * GEMM_NR + 8);         \
+        __m256 av = _mm256_broadcast_ss(a0 + (k));                       \
+        c00 = _mm256_fmadd_ps(av, b0, c00);                              \
+        c01 = _mm256_fmadd_ps(av, b1, c01);                              \
+        av = _mm256_broadcast_ss(a1 + (k));                              \
+        c10 = _mm256_fmadd_ps(av, b0, c10);                              \
+        c11 = _mm256_fmadd_ps(av, b1, c11);                              \
+        av = _mm256_broadcast_ss(a2 + (k));                              \
+        c20 = _mm256_fmadd_ps(av, b0, c20);                              \
+        c21 = _mm256_fmadd_ps(av, b1, c21);                              \
+        av = _mm256_broadcast_ss(a3 + (k));                              \
+        c30 = _mm256_fmadd_ps(av, b0, c30);                              \
+        c31 = _mm256_fmadd_ps(av, b1, c31);                              \
+        av = _mm256_broadcast_ss(a4 + (k));                              \
+        c40 = _mm256_fmadd_ps(av, b0, c40);                              \
+        c41 = _mm256_fmadd_ps(av, b1, c41);                              \
+        av = _mm256_broadcast_ss(a5 + (k));                              \
+        c50 = _mm256_fmadd_ps(av, b0, c50);                              \
+        c51 = _mm256_fmadd_ps(av, b1, c51);                              \
+    } while (0)
+    int k = 0;
+    for (; k + 4 <= t->kc; k += 4) {
+        UKR_STEP(k);
+        UKR_STEP(k + 1);
+        UKR_STEP(k + 2);
+        UKR_STEP(k + 3);
     }
+    for (; k < t->kc; k++) UKR_STEP(k);
+#undef UKR_STEP
     __m256 acc[GEMM_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21},
                               {c30, c31}, {c40, c41}, {c50, c51}};
-    const bool vector_ep = (flags & UKR_EPILOGUE) && e->act1 != ACT_SIGMOID && e->act2 != ACT_SIGMOID;
+    /* column masks for a partial tile: lanes j < n0 of the first vector, < n1 of the second */
+    const int n0 = t->nr < 8 ? t->nr : 8, n1 = t->nr > 8 ? t->nr - 8 : 0;
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i mask0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n0), lane);
+    const __m256i mask1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n1), lane);
+    const bool epilogue = t->flags & UKR_EPILOGUE;
+    const bool scalar_act = epilogue && (t->act1 == ACT_SIGMOID || t->act2 == ACT_SIGMOID);
     __m256 bias0 = _mm256_setzero_ps(), bias1 = _mm256_setzero_ps();
-    if (vector_ep && e->bias) {
-        bias0 = _mm256_loadu_ps(e->bias);
-        bias1 = _mm256_loadu_ps(e->bias + 8);
+    if (epilogue && t->bias) {
+        bias0 = load_part(t->bias, mask0, n0);
+        if (n1) bias1 = load_part(t->bias + 8, mask1, n1);
     }
-    const __m256 alpha1 = _mm256_set1_ps(vector_ep ? e->alpha1 : 0);
-    const __m256 alpha2 = _mm256_set1_ps(vector_ep ? e->alpha2 : 0);
-    for (int i = 0; i < GEMM_MR; i++) {
-        float *row = c + (size_t)i * ldc;
+    const __m256 alpha1 = _mm256_set1_ps(t->alpha1), alpha2 = _mm256_set1_ps(t->alpha2);
+    for (int i = 0; i < t->mr; i++) {
+        float *row = t->c + (size_t)i * t->ldc;
         __m256 v0 = acc[i][0], v1 = acc[i][1];
-        if (flags & UKR_ACCUMULATE) {
-            v0 = _mm256_add_ps(v0, _mm256_loadu_ps(row));
-            v1 = _mm256_add_ps(v1, _mm256_loadu_ps(row + 8));
+        if (t->flags & UKR_ACCUMULATE) {
+            v0 = _mm256_add_ps(v0, load_part(row, mask0, n0));
+            if (n1) v1 = _mm256_add_ps(v1, load_part(row + 8, mask1, n1));
         }
-        if (vector_ep) {
-            v0 = act_avx2(_mm256_add_ps(v0, bias0), e->act1, alpha1);
-            v1 = act_avx2(_mm256_add_ps(v1, bias1), e->act1, alpha1);
-            if (e->residual) {
-                const float *res = e->residual + (size_t)i * e->ldr;
-                v0 = _mm256_add_ps(v0, _mm256_loadu_ps(res));
-                v1 = _mm256_add_ps(v1, _mm256_loadu_ps(res + 8));
+        if (epilogue && !scalar_act) {
+            v0 = act_avx2(_mm256_add_ps(v0, bias0), t->act1, alpha1);
+            v1 = act_avx2(_mm256_add_ps(v1, bias1), t->act1, alpha1);
+            if (t->residual) {
+                const float *res = t->residual + (size_t)i * t->ldr;
+                v0 = _mm256_add_ps(v0, load_part(res, mask0, n0));
+                if (n1) v1 = _mm256_add_ps(v1, load_part(res + 8, mask1, n1));
             }
-            v0 = act_avx2(v0, e->act2, alpha2);
-            v1 = act_avx2(v1, e->act2, alpha2);
+            v0 = act_avx2(v0, t->act2, alpha2);
+            v1 = act_avx2(v1, t->act2, alpha2);
         }
-        _mm256_storeu_ps(row, v0);
-        _mm256_storeu_ps(row + 8, v1);
+        store_part(row, mask0, n0, v0);
+        if (n1) store_part(row + 8, mask1, n1, v1);
     }
-    if ((flags & UKR_EPILOGUE) && !vector_ep) tile_epilogue_scalar(c, ldc, GEMM_MR, GEMM_NR, e);
+    if (scalar_act) /* rare (sigmoid is never fused in our models): finish lane by lane */
+        for (int i = 0; i < t->mr; i++)
+            for (int j = 0; j < t->nr; j++) {
+                float *dst = &t->c[(size_t)i * t->ldc + j];
+                float v = *dst;
+                if (t->bias) v += t->bias[j];
+                v = act_apply(t->act1, t->alpha1, v);
+                if (t->residual) v += t->residual[(size_t)i * t->ldr + j];
+                *dst = act_apply(t->act2, t->alpha2, v);
+            }
 }
 
 static ukr_fn select_kernel(void)
@@ -229,33 +260,6 @@ const char *gemm_kernel_name(void)
     return select_kernel() == ukr_avx2 ? "avx2-fma 6x16" : "generic 6x16";
 }
 
-/* Runs the micro-kernel on a tile that may be partial (mr < MR or nr < NR) through
- * a full-size local tile. */
-static void ukr_edge(ukr_fn ukr, int kc, const float *a, int lda, const float *b, float *c, int ldc,
-                     int mr, int nr, int flags, const struct tile_ep *e)
-{
-    float tile[GEMM_MR * GEMM_NR] __attribute__((aligned(64)));
-    float bias[GEMM_NR], res[GEMM_MR * GEMM_NR];
-    struct tile_ep local = *e;
-    for (int i = 0; i < GEMM_MR; i++)
-        for (int j = 0; j < GEMM_NR; j++)
-            tile[i * GEMM_NR + j] = (flags & UKR_ACCUMULATE) && i < mr && j < nr ? c[(size_t)i * ldc + j] : 0.0f;
-    if ((flags & UKR_EPILOGUE) && e->bias) {
-        for (int j = 0; j < GEMM_NR; j++) bias[j] = j < nr ? e->bias[j] : 0.0f;
-        local.bias = bias;
-    }
-    if ((flags & UKR_EPILOGUE) && e->residual) {
-        for (int i = 0; i < GEMM_MR; i++)
-            for (int j = 0; j < GEMM_NR; j++)
-                res[i * GEMM_NR + j] = i < mr && j < nr ? e->residual[(size_t)i * e->ldr + j] : 0.0f;
-        local.residual = res;
-        local.ldr = GEMM_NR;
-    }
-    ukr(kc, a, lda, b, tile, GEMM_NR, flags, &local);
-    for (int i = 0; i < mr; i++)
-        for (int j = 0; j < nr; j++) c[(size_t)i * ldc + j] = tile[i * GEMM_NR + j];
-}
-
 /* ---------------------------------------------------------------- driver -- */
 
 size_t gemm_scratch_per_thread(void)
@@ -263,55 +267,38 @@ size_t gemm_scratch_per_thread(void)
     return (size_t)((GEMM_MC + GEMM_MR - 1) / GEMM_MR * GEMM_MR) * GEMM_KC + 16;
 }
 
-/* Rows [m0 + i, m0 + i + GEMM_MR) of A for columns [k0, k0+kc): a pointer and row
- * stride, copying into pad (zero-filled past the last row) when the tile is partial. */
-static const float *a_rows(const struct gemm_a *a, const float *packed, int m0, int mc, int i,
-                           int k0, int kc, float *pad, int *lda)
-{
-    if (a->kind == GEMM_A_IM2COL) {
-        *lda = kc;
-        return packed + (size_t)i * kc;
-    }
-    const float *src = a->data + (size_t)(m0 + i) * a->lda + k0;
-    if (mc - i >= GEMM_MR) {
-        *lda = a->lda;
-        return src;
-    }
-    for (int r = 0; r < GEMM_MR; r++)
-        for (int k = 0; k < kc; k++) pad[r * kc + k] = r < mc - i ? src[(size_t)r * a->lda + k] : 0.0f;
-    *lda = kc;
-    return pad;
-}
-
 void gemm_block(const struct gemm_a *a, int m0, int mc, const struct gemm_b *b, int n0, int nc,
                 float *c, int ldc, const struct epilogue *ep, float *scratch)
 {
     const ukr_fn ukr = select_kernel();
-    float pad[GEMM_MR * GEMM_KC] __attribute__((aligned(64)));
     const int n_end = n0 + nc < b->n ? n0 + nc : b->n;
+    struct tile t;
+    t.ldc = ldc;
+    t.ldr = ep ? ep->ldr : 0;
+    t.act1 = ep ? ep->act1 : ACT_LINEAR;
+    t.act2 = ep ? ep->act2 : ACT_LINEAR;
+    t.alpha1 = ep ? ep->alpha1 : 0;
+    t.alpha2 = ep ? ep->alpha2 : 0;
     for (int k0 = 0; k0 < b->k; k0 += GEMM_KC) {
         const int kc = b->k - k0 < GEMM_KC ? b->k - k0 : GEMM_KC;
         if (a->kind == GEMM_A_IM2COL) pack_a_im2col(a->win, a->data, m0, mc, k0, kc, scratch);
         const float *bblock = b->data + (size_t)k0 * b->n_padded;
-        const int flags = (k0 > 0 ? UKR_ACCUMULATE : 0) | (k0 + kc == b->k && ep ? UKR_EPILOGUE : 0);
+        t.kc = kc;
+        t.flags = (k0 > 0 ? UKR_ACCUMULATE : 0) | (k0 + kc == b->k && ep ? UKR_EPILOGUE : 0);
         for (int j = n0; j < n_end; j += GEMM_NR) {
-            const float *bp = bblock + (size_t)(j / GEMM_NR) * kc * GEMM_NR;
-            const int nr = n_end - j < GEMM_NR ? n_end - j : GEMM_NR;
+            t.b = bblock + (size_t)(j / GEMM_NR) * kc * GEMM_NR;
+            t.nr = n_end - j < GEMM_NR ? n_end - j : GEMM_NR;
+            t.bias = ep && ep->bias ? ep->bias + j : NULL;
             for (int i = 0; i < mc; i += GEMM_MR) {
-                const int mr = mc - i < GEMM_MR ? mc - i : GEMM_MR;
-                int lda;
-                const float *ap = a_rows(a, scratch, m0, mc, i, k0, kc, pad, &lda);
-                float *cp = c + (size_t)(m0 + i) * ldc + j;
-                struct tile_ep te = {0};
-                if (ep) {
-                    te = (struct tile_ep){ep->bias ? ep->bias + j : NULL, ep->act1, ep->act2,
-                                          ep->alpha1, ep->alpha2,
-                                          ep->residual ? ep->residual + (size_t)(m0 + i) * ep->ldr + j
-                                                       : NULL,
-                                          ep->ldr};
+                t.mr = mc - i < GEMM_MR ? mc - i : GEMM_MR;
+                for (int r = 0; r < GEMM_MR; r++) {
+                    if (r >= t.mr) t.a[r] = zero_row;
+                    else if (a->kind == GEMM_A_IM2COL) t.a[r] = scratch + (size_t)(i + r) * kc;
+                    else t.a[r] = a->data + (size_t)(m0 + i + r) * a->lda + k0;
                 }
-                if (mr == GEMM_MR && nr == GEMM_NR) ukr(kc, ap, lda, bp, cp, ldc, flags, &te);
-                else ukr_edge(ukr, kc, ap, lda, bp, cp, ldc, mr, nr, flags, &te);
+                t.c = c + (size_t)(m0 + i) * ldc + j;
+                t.residual = ep && ep->residual ? ep->residual + (size_t)(m0 + i) * ep->ldr + j : NULL;
+                ukr(&t);
             }
         }
     }
