@@ -191,7 +191,7 @@ static struct wg_layout layout_for(const struct window_desc *d, const struct win
     L.tiles = L.tiles_h * L.tiles_w;
     const size_t npos = (size_t)w->alpha * w->alpha;
     const size_t per_tile = npos * (size_t)(w->cin + w->cout) * sizeof(float);
-    int block = (int)(WG_BLOCK_BYTES / per_tile);
+    int block = (int)((w->block_bytes ? w->block_bytes : WG_BLOCK_BYTES) / per_tile);
     if (block < GEMM_MR) block = GEMM_MR;
     if (block > L.tiles) block = L.tiles;
     L.blocks = (L.tiles + block - 1) / block;

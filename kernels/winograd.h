@@ -28,6 +28,7 @@ struct winograd_weights {
     int alpha;  /* input tile: m + 2 */
     int cin, cout;
     struct gemm_b *u; /* alpha*alpha packed Cin x Cout matrices, owned */
+    size_t block_bytes; /* tuning: bytes of transformed data per block (0 = default) */
 };
 
 /* Transforms kernel (3, 3, cin, cout) (Keras HWIO) for F(m x m, 3 x 3). Returns 0, or

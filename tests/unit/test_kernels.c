@@ -23,8 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "kernels.h"
 #include "test.h"
+#include "winograd.h"
 
 void openblas_set_num_threads(int num_threads);
 
@@ -396,6 +398,15 @@ TEST(kernels_reference_elementwise_hand_cases)
 
 /* ------------------------------------------------------------- conv2d -- */
 
+/* Records a failure and makes the enclosing function return NULL. */
+#define REQUIRE_OR(cond)                                          \
+    do {                                                          \
+        if (!(cond)) {                                            \
+            test_fail(__FILE__, __LINE__, "%s", #cond);           \
+            return NULL;                                          \
+        }                                                         \
+    } while (0)
+
 struct conv_case {
     int h, w, c, cout, kh, kw, sh, sw;
     int pt, pb, pl, pr;
@@ -442,7 +453,61 @@ static void conv_report(const char *test)
     if (verbose()) printf("    %s: %d cases, worst error %.3g of the tolerance\n", test, conv_checked, conv_worst);
 }
 
-/* Runs one case through conv2d_ref and conv2d_gemm; records failures. */
+/* The convolution engines under test: the BLAS path of kernels.h, the packed GEMM
+ * with implicit im2col (gemm.h) and Winograd F(2x2) / F(4x4) (winograd.h, 3x3 stride
+ * 1 only). */
+enum engine { ENGINE_BLAS, ENGINE_GEMM, ENGINE_WINO2, ENGINE_WINO4, ENGINE_COUNT };
+static const char *const engine_names[ENGINE_COUNT] = {"conv2d_gemm", "gemm_run", "winograd F2",
+                                                       "winograd F4"};
+#define SCRATCH_THREADS 2
+
+static bool engine_applies(enum engine e, const struct window_desc *d)
+{
+    if (e == ENGINE_WINO2 || e == ENGINE_WINO4)
+        return d->kh == 3 && d->kw == 3 && d->sh == 1 && d->sw == 1;
+    return true;
+}
+
+/* Runs engine e; returns the scratch it used (guarded, caller frees) and its size. */
+static float *engine_run(enum engine e, const struct window_desc *d, int cout, const float *in,
+                         const float *kernel, const struct epilogue *ep, float *out, int ldo,
+                         size_t *n_scratch)
+{
+    float *scratch = NULL;
+    switch (e) {
+    case ENGINE_BLAS:
+        *n_scratch = conv2d_gemm_scratch(d);
+        scratch = guarded_new(*n_scratch);
+        conv2d_gemm(d, cout, in, kernel, ep, out, ldo, scratch);
+        break;
+    case ENGINE_GEMM: {
+        struct gemm_b b;
+        REQUIRE_OR(gemm_pack_b(kernel, d->kh * d->kw * d->c, cout, cout, &b) == 0);
+        *n_scratch = gemm_scratch_per_thread() * SCRATCH_THREADS;
+        scratch = guarded_new(*n_scratch);
+        const bool pointwise = d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 &&
+                               d->pad_top == 0 && d->pad_left == 0 && d->oh == d->h && d->ow == d->w;
+        struct gemm_a a = {pointwise ? GEMM_A_MATRIX : GEMM_A_IM2COL, in, d->c, d};
+        gemm_run(&a, d->oh * d->ow, &b, out, ldo, ep, scratch, SCRATCH_THREADS);
+        gemm_b_free(&b);
+        break;
+    }
+    case ENGINE_WINO2:
+    case ENGINE_WINO4: {
+        struct winograd_weights w;
+        REQUIRE_OR(winograd_prepare(kernel, d->c, cout, e == ENGINE_WINO2 ? 2 : 4, &w) == 0);
+        *n_scratch = winograd_scratch(d, &w, SCRATCH_THREADS);
+        scratch = guarded_new(*n_scratch);
+        winograd_conv(d, &w, in, ep, out, ldo, scratch, SCRATCH_THREADS);
+        winograd_free(&w);
+        break;
+    }
+    case ENGINE_COUNT: break;
+    }
+    return scratch;
+}
+
+/* Runs one case through conv2d_ref and every engine that applies; records failures. */
 static void conv_case_run(const struct conv_case *cc, unsigned seed)
 {
     char what[320];
@@ -467,36 +532,41 @@ static void conv_case_run(const struct conv_case *cc, unsigned seed)
 
     float *want = guarded_new(n_out);
     conv2d_ref(&d, cc->cout, in, kernel, &e.ep, want, ldo);
-
-    const size_t n_scratch = conv2d_gemm_scratch(&d);
-    float *scratch = guarded_new(n_scratch);
-    float *got = guarded_new(n_out);
-    conv2d_gemm(&d, cc->cout, in, kernel, &e.ep, got, ldo, scratch);
+    CHECK_MSG(!guard_damage(want, n_out) && !gap_damage(want, pixels, cc->cout, ldo),
+              "conv2d_ref %s: wrote outside its output", what);
 
     /* error scale: the same convolution of magnitudes, plus |bias| + |residual| */
     float *ain = abs_new(in, n_in), *ak = abs_new(kernel, n_k);
     float *scale = guarded_new(pixels * (size_t)cc->cout);
     conv2d_ref(&d, cc->cout, ain, ak, NULL, scale, cc->cout);
     epi_add_scale(&e.ep, pixels, cc->cout, scale);
-
     const double k = (double)cc->kh * cc->kw * cc->c;
-    struct cmp c = compare_rows(got, want, pixels, cc->cout, ldo, scale, k);
-    CHECK_MSG(c.worst <= 1.0, "conv %s: value %zu (pixel %zu, channel %zu) is %.9g, expected %.9g "
-              "(%.3g x tolerance)", what, c.at, c.at / (size_t)ldo, c.at % (size_t)ldo,
-              (double)got[c.at], (double)want[c.at], c.worst);
-    CHECK_MSG(!guard_damage(got, n_out), "conv %s: wrote %d floats past the output", what,
-              guard_damage(got, n_out));
-    CHECK_MSG(!gap_damage(got, pixels, cc->cout, ldo), "conv %s: wrote into the row gaps (ldo)",
-              what);
-    CHECK_MSG(!guard_damage(scratch, n_scratch), "conv %s: wrote past the %zu scratch floats",
-              what, n_scratch);
-    CHECK_MSG(!guard_damage(want, n_out) && !gap_damage(want, pixels, cc->cout, ldo),
-              "conv2d_ref %s: wrote outside its output", what);
-    CHECK_MSG(same_bits(in, in0, n_in) && same_bits(kernel, kernel0, n_k) &&
-                  (!res0 || same_bits(e.residual, res0, pixels * (size_t)ldr)),
-              "conv %s: modified an input", what);
+
+    for (int eng = 0; eng < ENGINE_COUNT; eng++) {
+        if (!engine_applies((enum engine)eng, &d)) continue;
+        const char *name = engine_names[eng];
+        float *got = guarded_new(n_out);
+        size_t n_scratch = 0;
+        float *scratch = engine_run((enum engine)eng, &d, cc->cout, in, kernel, &e.ep, got, ldo,
+                                    &n_scratch);
+        struct cmp c = compare_rows(got, want, pixels, cc->cout, ldo, scale, k);
+        CHECK_MSG(c.worst <= 1.0, "%s %s: value %zu (pixel %zu, channel %zu) is %.9g, expected "
+                  "%.9g (%.3g x tolerance)", name, what, c.at, c.at / (size_t)ldo, c.at % (size_t)ldo,
+                  (double)got[c.at], (double)want[c.at], c.worst);
+        CHECK_MSG(!guard_damage(got, n_out), "%s %s: wrote %d floats past the output", name, what,
+                  guard_damage(got, n_out));
+        CHECK_MSG(!gap_damage(got, pixels, cc->cout, ldo), "%s %s: wrote into the row gaps (ldo)",
+                  name, what);
+        CHECK_MSG(!scratch || !guard_damage(scratch, n_scratch),
+                  "%s %s: wrote past the %zu scratch floats", name, what, n_scratch);
+        CHECK_MSG(same_bits(in, in0, n_in) && same_bits(kernel, kernel0, n_k) &&
+                      (!res0 || same_bits(e.residual, res0, pixels * (size_t)ldr)),
+                  "%s %s: modified an input", name, what);
+        if (c.worst > conv_worst) conv_worst = c.worst;
+        free(got);
+        free(scratch);
+    }
     conv_checked++;
-    if (c.worst > conv_worst) conv_worst = c.worst;
 
     free(in);
     free(kernel);
@@ -505,8 +575,6 @@ static void conv_case_run(const struct conv_case *cc, unsigned seed)
     free(res0);
     epi_free(&e);
     free(want);
-    free(scratch);
-    free(got);
     free(ain);
     free(ak);
     free(scale);
@@ -642,6 +710,91 @@ TEST(kernels_conv2d_gemm_random_shapes)
         run++;
     }
     conv_report("random shapes");
+}
+
+TEST(kernels_winograd_many_blocks_and_threads)
+{
+    /* tiny blocks: many blocks, partial last block, tiles that straddle the border */
+    conv_checked = 0;
+    conv_worst = 0;
+    const int shapes[][4] = {{19, 23, 16, 24}, {9, 9, 40, 8}, {30, 30, 8, 33}};
+    for (int s = 0; s < 3; s++) {
+        for (int m = 2; m <= 4; m += 2) {
+            const int h = shapes[s][0], w = shapes[s][1], c = shapes[s][2], cout = shapes[s][3];
+            struct window_desc d = window(h, w, c, 3, 3, 1, 1, 1, 1, 1, 1);
+            float *in = random_new((size_t)h * w * c, 2100 + (unsigned)s, -1, 1);
+            float *kernel = random_new((size_t)9 * c * cout, 2200 + (unsigned)s, -1, 1);
+            struct epi_data e;
+            const size_t pixels = (size_t)d.oh * d.ow, n_out = pixels * (size_t)cout;
+            epi_make(&e, 1 | 4 | 8, cout, pixels, cout, 2300 + (unsigned)s);
+            float *want = guarded_new(n_out);
+            conv2d_ref(&d, cout, in, kernel, &e.ep, want, cout);
+            struct winograd_weights wg;
+            REQUIRE(winograd_prepare(kernel, c, cout, m, &wg) == 0);
+            wg.block_bytes = 1; /* the smallest block: GEMM_MR tiles */
+            const size_t n_scratch = winograd_scratch(&d, &wg, 2);
+            float *scratch = guarded_new(n_scratch);
+            float *one = guarded_new(n_out), *two = guarded_new(n_out);
+            omp_set_num_threads(1);
+            winograd_conv(&d, &wg, in, &e.ep, one, cout, scratch, 2);
+            omp_set_num_threads(2);
+            winograd_conv(&d, &wg, in, &e.ep, two, cout, scratch, 2);
+            float *ain = abs_new(in, (size_t)h * w * c), *ak = abs_new(kernel, (size_t)9 * c * cout);
+            float *scale = guarded_new(n_out);
+            conv2d_ref(&d, cout, ain, ak, NULL, scale, cout);
+            epi_add_scale(&e.ep, pixels, cout, scale);
+            struct cmp cm = compare_rows(one, want, pixels, cout, cout, scale, 9.0 * c);
+            CHECK_MSG(cm.worst <= 1.0, "winograd F%d %dx%dx%d->%d small blocks: %.3g x tolerance",
+                      m, h, w, c, cout, cm.worst);
+            CHECK_MSG(same_bits(one, two, n_out), "winograd F%d: 1 and 2 threads differ", m);
+            CHECK(!guard_damage(scratch, n_scratch) && !guard_damage(one, n_out));
+            if (cm.worst > conv_worst) conv_worst = cm.worst;
+            conv_checked++;
+            winograd_free(&wg);
+            free(in);
+            free(kernel);
+            epi_free(&e);
+            free(want);
+            free(scratch);
+            free(one);
+            free(two);
+            free(ain);
+            free(ak);
+            free(scale);
+        }
+    }
+    conv_report("winograd blocks");
+}
+
+TEST(kernels_gemm_engine_threads_bitwise_identical)
+{
+    /* the packed GEMM splits rows or columns between threads depending on the shape:
+     * both splits must give the bits of one thread */
+    const int shapes[][3] = {{7, 7, 64}, {40, 40, 16}, {3, 3, 200}};
+    for (int s = 0; s < 3; s++) {
+        const int h = shapes[s][0], c = shapes[s][2], cout = 72;
+        struct window_desc d = window(h, shapes[s][1], c, 3, 3, 1, 1, 1, 1, 1, 1);
+        float *in = random_new((size_t)h * shapes[s][1] * c, 2400 + (unsigned)s, -1, 1);
+        float *kernel = random_new((size_t)9 * c * cout, 2500 + (unsigned)s, -1, 1);
+        const size_t n_out = (size_t)d.oh * d.ow * cout;
+        struct gemm_b b;
+        REQUIRE(gemm_pack_b(kernel, 9 * c, cout, cout, &b) == 0);
+        float *scratch = guarded_new(gemm_scratch_per_thread() * 2);
+        float *one = guarded_new(n_out), *two = guarded_new(n_out);
+        struct gemm_a a = {GEMM_A_IM2COL, in, c, &d};
+        omp_set_num_threads(1);
+        gemm_run(&a, d.oh * d.ow, &b, one, cout, NULL, scratch, 2);
+        omp_set_num_threads(2);
+        gemm_run(&a, d.oh * d.ow, &b, two, cout, NULL, scratch, 2);
+        CHECK_MSG(same_bits(one, two, n_out), "gemm_run %dx%dx%d: 1 and 2 threads differ", h,
+                  shapes[s][1], c);
+        gemm_b_free(&b);
+        free(in);
+        free(kernel);
+        free(scratch);
+        free(one);
+        free(two);
+    }
 }
 
 /* ------------------------------------------------------------- epilogue -- */
