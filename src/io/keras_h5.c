@@ -73,30 +73,34 @@ static hid_t access_plist(hid_t cls)
     return pl;
 }
 
-/* Type of the object at name inside loc: H5O_TYPE_GROUP, _DATASET, or -1 if absent
- * or reached through an external link. */
+#define OBJECT_ABSENT (-1)
+#define OBJECT_EXTERNAL_LINK (-2)
+
+/* Type of the object at name inside loc: H5O_TYPE_GROUP, _DATASET, OBJECT_ABSENT, or
+ * OBJECT_EXTERNAL_LINK when a component of the path is an external link (never
+ * followed). */
 static int object_type(hid_t loc, const char *name)
 {
     /* check every path component: none may be an external link */
     char path[1024];
-    if (strlen(name) >= sizeof path) return -1;
+    if (strlen(name) >= sizeof path) return OBJECT_ABSENT;
     strcpy(path, name);
     for (char *p = path;; p++) {
         char saved = *p;
         if (saved == '/' || saved == '\0') {
             *p = '\0';
             if (path[0]) {
-                if (H5Lexists(loc, path, H5P_DEFAULT) <= 0) return -1;
+                if (H5Lexists(loc, path, H5P_DEFAULT) <= 0) return OBJECT_ABSENT;
                 H5L_info_t li;
-                if (H5Lget_info(loc, path, &li, H5P_DEFAULT) < 0 || li.type == H5L_TYPE_EXTERNAL)
-                    return -1;
+                if (H5Lget_info(loc, path, &li, H5P_DEFAULT) < 0) return OBJECT_ABSENT;
+                if (li.type == H5L_TYPE_EXTERNAL) return OBJECT_EXTERNAL_LINK;
             }
             *p = saved;
             if (saved == '\0') break;
         }
     }
     H5O_info_t oi;
-    if (H5Oget_info_by_name(loc, name, &oi, H5P_DEFAULT) < 0) return -1;
+    if (H5Oget_info_by_name(loc, name, &oi, H5P_DEFAULT) < 0) return OBJECT_ABSENT;
     return (int)oi.type;
 }
 
@@ -272,8 +276,15 @@ static bool filter_allowed(H5Z_filter_t id)
 static void describe_dataset(hid_t group, hid_t dapl, struct h5_dataset *d)
 {
     d->rank = -1;
-    if (object_type(group, d->name) != H5O_TYPE_DATASET) {
-        set_problem(d, "listed in weight_names but missing from the file");
+    int type = object_type(group, d->name);
+    if (type == OBJECT_EXTERNAL_LINK) {
+        set_problem(d, "is an external link to another file (refused: cnnrt reads only the "
+                       "weights file itself)");
+        return;
+    }
+    if (type != H5O_TYPE_DATASET) {
+        set_problem(d, type == OBJECT_ABSENT ? "is listed in weight_names but missing from the file"
+                                             : "is listed in weight_names but is not a dataset");
         return;
     }
     hid_t ds = H5Dopen2(group, d->name, dapl);
@@ -328,7 +339,13 @@ static void describe_dataset(hid_t group, hid_t dapl, struct h5_dataset *d)
 static cnnrt_status read_layer(struct keras_h5 *f, struct h5_access *ac, struct h5_layer *L,
                                cnnrt_error *err)
 {
-    if (object_type(f->group, L->name) != H5O_TYPE_GROUP) return CNNRT_OK; /* no group: no weights */
+    int type = object_type(f->group, L->name);
+    if (type == OBJECT_EXTERNAL_LINK)
+        return cnnrt_fail(err, CNNRT_E_FORMAT,
+                          "layer '%s' is an external link to another file (refused: cnnrt reads "
+                          "only the weights file itself)",
+                          L->name);
+    if (type != H5O_TYPE_GROUP) return CNNRT_OK; /* no group: no weights */
     hid_t g = H5Gopen2(f->group, L->name, ac->gapl);
     if (g < 0) return cnnrt_fail(err, CNNRT_E_FORMAT, "layer group '%s' cannot be opened", L->name);
     char **names;
