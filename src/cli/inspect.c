@@ -163,13 +163,16 @@ static bool json_emit(cJSON *root)
     return true;
 }
 
-/* Prints lines of text with an indent. */
-static void print_indented(FILE *out, const char *indent, const char *text)
+/* Prints lines of text: the first after label, the others indented under it. Lines
+ * of text that start with spaces (continuations of one message) keep them. */
+static void print_labelled(const char *label, int width, const char *text)
 {
+    bool first = true;
     while (text && *text) {
         const char *end = strchr(text, '\n');
         int len = end ? (int)(end - text) : (int)strlen(text);
-        fprintf(out, "%s%.*s\n", indent, len, text);
+        if (len > 0) printf("%-*s%.*s\n", width, first ? label : "", len, text);
+        first = false;
         text += len + (end ? 1 : 0);
     }
 }
@@ -248,7 +251,7 @@ static int report_not_hdf5(const struct options *o, const struct file_sniff *s)
         printf("file:       %s (%llu bytes)\n", o->file, (unsigned long long)s->size);
         printf("kind:       %s\n", desc);
         if (s->kind == FILE_KIND_DARKNET) text_guess(arch, classes, "value count");
-        if (recognised) print_indented(stdout, "note:       ", why.message);
+        if (recognised) print_labelled("note:", 12, why.message);
     }
     if (recognised) return EXIT_OK;
     cli_error(PROGRAM, "%s", why.message);
@@ -608,7 +611,7 @@ static int inspect_with_model(const struct options *o, const struct file_sniff *
         printf(")\n");
         printf("model:      %s (%s, %d layers with weights", o->model,
                g->architecture ? g->architecture : (g->name ? g->name : "unnamed"), n_model);
-        if (has_classes) printf(", %ld classes from %s", classes,
+        if (has_classes) printf("; %ld classes, from %s", classes,
                                 classes_source ? classes_source : "the model JSON");
         printf(")\n");
         if (have_table) {
@@ -620,10 +623,15 @@ static int inspect_with_model(const struct options *o, const struct file_sniff *
         if (st == CNNRT_OK) {
             printf("verdict:    OK: all %d layers fit (paired %s)\n", n_model,
                    pairing ? pairing : "?");
-            print_indented(stdout, "note:       ", cnnrt_model_notes(m));
+            for (const char *p = cnnrt_model_notes(m); *p;) { /* one note per line */
+                const char *end = strchr(p, '\n');
+                int len = end ? (int)(end - p) : (int)strlen(p);
+                if (len > 0) printf("note:       %.*s\n", len, p);
+                p += len + (end ? 1 : 0);
+            }
         } else {
             printf("verdict:    %s (exit %d)\n", cnnrt_status_name(st), rc);
-            print_indented(stdout, "  ", cnnrt_model_error(m));
+            print_labelled("", 2, cnnrt_model_error(m));
         }
     }
     if (st && o->json) cli_error(PROGRAM, "%s", cnnrt_model_error(m));

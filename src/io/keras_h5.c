@@ -35,7 +35,8 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
 {
     (void)n;
     struct h5_err_walk *w = data;
-    if (e->desc && e->desc[0]) snprintf(w->buf, w->len, "%s", e->desc);
+    /* H5E_WALK_UPWARD starts at the innermost (most specific) entry: keep the first */
+    if (!w->buf[0] && e->desc && e->desc[0]) snprintf(w->buf, w->len, "%s", e->desc);
     return 0;
 }
 
@@ -43,7 +44,6 @@ const char *h5_last_error(char *buf, size_t len)
 {
     buf[0] = '\0';
     struct h5_err_walk w = {buf, len};
-    /* walking upward leaves the innermost (most specific) description last */
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &w);
     H5Eclear2(H5E_DEFAULT);
     return buf;
@@ -441,11 +441,22 @@ cnnrt_status keras_h5_open(const char *path, struct keras_h5 *f, cnnrt_error *er
         return st;
     }
     hid_t root = H5Gopen2(f->file, "/", H5P_DEFAULT);
+    H5G_info_t root_info;
+    char root_error[256] = "";
+    if (root < 0 || H5Gget_info(root, &root_info) < 0) h5_last_error(root_error, sizeof root_error);
     struct h5_access ac = {access_plist(H5P_GROUP_ACCESS), access_plist(H5P_DATASET_ACCESS)};
     cnnrt_status st = CNNRT_OK;
     char **names = NULL;
     int n = 0;
     bool present = false;
+    if (root < 0 || root_error[0]) {
+        st = cnnrt_fail(err, CNNRT_E_FORMAT,
+                        "%s: the HDF5 file is damaged: its root group cannot be read (%s).\n"
+                        "  likely cause: a corrupt download or a disk error.\n"
+                        "  fix: download the weights file again.",
+                        path, root_error[0] ? root_error : "unknown HDF5 error");
+        goto done;
+    }
 
     f->keras_version = read_scalar_string(root, "keras_version");
     f->backend = read_scalar_string(root, "backend");
