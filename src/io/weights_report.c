@@ -93,15 +93,18 @@ struct naming_guess h5_guess_naming(const struct keras_h5 *f)
         const char *name = f->layers[i].name;
         if (strcmp(name, "last1") == 0 || strcmp(name, "last2") == 0 || strcmp(name, "last3") == 0)
             last = true;
-        apps |= is_apps_name(name);
-        apps_v1 |= is_apps_v1_name(name);
+        /* weighted layers only: the weightless ones (relu, add, pad) kept their
+         * names across the keras-applications renaming in some files */
+        bool weighted = f->layers[i].n_weights > 0;
+        apps |= weighted && is_apps_name(name);
+        apps_v1 |= weighted && is_apps_v1_name(name);
         long k = conv_auto_index(name);
         if (k >= 0 && (first_auto < 0 || k < first_auto)) first_auto = k;
     }
     if (f->layout == H5_LAYOUT_KERAS3_WEIGHTS) return naming(NAMING_KERAS3, first_auto);
     if (last) return naming(NAMING_IMAGEAI, first_auto);
-    if (apps) return naming(NAMING_KERAS_APPS, first_auto);
     if (apps_v1) return naming(NAMING_KERAS_APPS_V1, first_auto);
+    if (apps) return naming(NAMING_KERAS_APPS, first_auto);
     if (first_auto == 0) return naming(NAMING_TF_KERAS, first_auto);
     if (first_auto == 1) return naming(NAMING_KERAS2, first_auto);
     if (first_auto > 1) return naming(NAMING_KERAS_AUTO, first_auto);

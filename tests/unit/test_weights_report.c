@@ -51,14 +51,17 @@ TEST(report_darknet_counts_match_graphs)
     CHECK(darknet_guess_architecture(DARKNET_YOLOV3_VALUES_80 + 1, &classes) == NULL);
 }
 
-/* A fake file holding only layer names (no weights). */
+/* A fake file holding only layer names; a name written "-name" is a layer without
+ * weights, the others claim one weight (naming guesses only count them). */
 static void fake_file(struct keras_h5 *f, const char *const *names, int n, struct h5_layer *layers)
 {
     memset(f, 0, sizeof *f);
     f->layout = H5_LAYOUT_KERAS2_WEIGHTS;
     for (int i = 0; i < n; i++) {
         memset(&layers[i], 0, sizeof layers[i]);
-        layers[i].name = (char *)names[i];
+        bool weightless = names[i][0] == '-';
+        layers[i].name = (char *)names[i] + weightless;
+        layers[i].n_weights = weightless ? 0 : 1;
     }
     f->layers = layers;
     f->n_layers = n;
@@ -76,6 +79,9 @@ TEST(report_naming_schemes)
         {{"conv2d_1", "conv2d_72", "last1", "last2"}, "imageai"},
         {{"input_1", "conv1_pad", "conv1_conv", "conv2_block1_1_conv"}, "keras-apps"},
         {{"input_1", "conv1", "bn_conv1", "res2a_branch2a"}, "keras-apps-v1"},
+        /* old weighted names, modern weightless ones: the weighted names decide */
+        {{"conv1", "bn_conv1", "-conv2_block1_1_relu", "res2a_branch2a"}, "keras-apps-v1"},
+        {{"-res2a_branch2a_pad", "conv1_conv", "conv1_bn", "-input_1"}, "keras-apps"},
         {{"dense", "flatten", "my_layer", "other"}, "unknown"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
