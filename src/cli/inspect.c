@@ -152,12 +152,31 @@ static cJSON *json_string_or_null(const char *s)
     return s ? cJSON_CreateString(s) : cJSON_CreateNull();
 }
 
+/* Replaces each byte that is not part of a valid UTF-8 sequence with '?' (JSON must be
+ * UTF-8; paths given on the command line need not be). */
+static void utf8_sanitize(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        int extra = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 : (*p & 0xF0) == 0xE0 ? 2
+                                  : (*p & 0xF8) == 0xF0 ? 3 : -1;
+        bool ok = extra >= 0 && !(*p >= 0xC0 && *p < 0xC2) && *p <= 0xF4;
+        for (int k = 1; ok && k <= extra; k++) ok = (p[k] & 0xC0) == 0x80;
+        if (!ok) {
+            *p++ = '?';
+            continue;
+        }
+        p += 1 + extra;
+    }
+}
+
 /* Prints a cJSON object on stdout (it is freed); false when out of memory. */
 static bool json_emit(cJSON *root)
 {
     char *text = root ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);
     if (!text) return false;
+    utf8_sanitize(text);
     puts(text);
     free(text);
     return true;

@@ -104,6 +104,23 @@ static int object_type(hid_t loc, const char *name)
     return (int)oi.type;
 }
 
+/* Printable text: valid UTF-8 without control characters. Names read from a file are
+ * printed in messages and used as JSON strings, so anything else is refused. */
+static bool text_is_clean(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int extra = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 : (*p & 0xF0) == 0xE0 ? 2
+                                  : (*p & 0xF8) == 0xF0 ? 3 : -1;
+        if (extra < 0 || *p < 0x20 || *p == 0x7F || (*p >= 0xC0 && *p < 0xC2) || *p > 0xF4)
+            return false;
+        for (int k = 1; k <= extra; k++)
+            if ((p[k] & 0xC0) != 0x80) return false;
+        p += 1 + extra;
+    }
+    return true;
+}
+
 static void free_strings(char **s, int n)
 {
     if (!s) return;
@@ -193,6 +210,12 @@ static cnnrt_status read_string_attr(hid_t obj, const char *name, char ***out, i
         }
         free(buf);
     }
+    for (int i = 0; i < n && !st; i++)
+        if (!text_is_clean(strs[i]))
+            st = cnnrt_fail(err, CNNRT_E_FORMAT,
+                            "attribute '%s', entry %d, is not printable text (control characters "
+                            "or invalid UTF-8): the file is damaged or was not written by Keras",
+                            name, i);
 done:
     if (mt >= 0) H5Tclose(mt);
     if (s >= 0) H5Sclose(s);
@@ -468,15 +491,20 @@ cnnrt_status keras_h5_open(const char *path, struct keras_h5 *f, cnnrt_error *er
         free(synthetic);
     }
 
-    if ((st = read_split_string_attr(root, "layer_names", &names, &n, &present, err))) goto done;
+    if ((st = read_split_string_attr(root, "layer_names", &names, &n, &present, err))) {
+        cnnrt_error_prefix(err, "%s: ", path);
+        goto done;
+    }
     if (present) {
         f->layout = H5_LAYOUT_KERAS2_WEIGHTS;
         f->group = H5Gopen2(root, "/", H5P_DEFAULT);
     } else if (object_type(root, "model_weights") == H5O_TYPE_GROUP) {
         f->layout = H5_LAYOUT_KERAS2_FULL;
         f->group = H5Gopen2(root, "model_weights", ac.gapl);
-        if ((st = read_split_string_attr(f->group, "layer_names", &names, &n, &present, err)))
+        if ((st = read_split_string_attr(f->group, "layer_names", &names, &n, &present, err))) {
+            cnnrt_error_prefix(err, "%s: ", path);
             goto done;
+        }
         if (!f->keras_version) f->keras_version = read_scalar_string(f->group, "keras_version");
         if (!f->backend) f->backend = read_scalar_string(f->group, "backend");
         if (!present) {

@@ -173,6 +173,39 @@ def text_report_says_the_same():
         assert fact in p.stdout, (fact, p.stdout[:2000])
 
 
+def keras3_copy(src, dst, rename=lambda n: n):
+    """Rewrites a Keras 2 weights-only file in the Keras 3 .weights.h5 layout
+    (layers/<name>/vars/<i>, weightless layers as empty groups)."""
+    with h5py.File(src, "r") as s, h5py.File(dst, "w") as d:
+        for name in [text(n) for n in s.attrs["layer_names"]]:
+            vars_ = d.create_group("layers/%s/vars" % rename(name))
+            if name in s:
+                for i, w in enumerate(s[name].attrs["weight_names"]):
+                    vars_.create_dataset(str(i), data=s[name][text(w)][()])
+        d.create_group("optimizer/vars")
+        d.create_group("vars")
+    return dst
+
+
+@test
+def keras3_weights_file_is_recognised_and_paired_by_name():
+    path = keras3_copy(make("tiny_keras2_80_f64.h5"), os.path.join(TMP, "tiny.weights.h5"))
+    j = inspect_json(path)
+    assert j["kind"] == "keras3-weights" and j["guess"]["naming"] == "keras3", j["kind"]
+    assert j["guess"]["architecture"] == "TinyYOLOv3" and j["guess"]["classes"] == 80
+    assert j["counts"]["weighted_layers"] == 24 and j["counts"]["parameters"] == 8858734
+    model = os.path.join(MODELS, "yolov3-tiny.json")
+    j = inspect_json(path, "--model", model)
+    assert j["verdict"]["ok"] and j["pairing"] == "by name", j["verdict"]
+    renamed = keras3_copy(make("tiny_keras2_80_f64.h5"), os.path.join(TMP, "renamed.weights.h5"),
+                          lambda n: "k3_" + n)
+    j = inspect_json(renamed, "--model", model, code=4)
+    assert "Keras 3" in j["verdict"]["message"] and \
+        "the model's layer 'conv2d_1' (Conv2D) is not in the file" in j["verdict"]["message"], j
+    os.remove(path)
+    os.remove(renamed)
+
+
 # ------------------------------------------------------------------ side by side
 
 def tf_keras_name(name):

@@ -158,6 +158,20 @@ def extra_layer_is_named():
 
 
 @test
+def notop_file_given_to_the_full_classifier():
+    """A feature extractor saved with include_top=False: no 'predictions' layer."""
+    def edit(f):
+        del f["predictions"]
+        set_layer_names(f, [n for n in layer_names(f) if n not in ("avg_pool", "predictions")])
+    path = edited(r50(), "notop.h5", edit)
+    p, out = predict(path)
+    check(p, EXIT_MISMATCH, ["106 layers with weights", "the model's layer 'predictions' (Dense, "
+                             "(2048, 1000) (1000,))", "the file ends after 'conv5_block3_3_bn'",
+                             "no classification layer", "include_top=False"], out)
+    rm(path)
+
+
+@test
 def channels_first_kernel_is_recognised():
     def edit(f):
         k = f[weight_path("conv1_conv", "kernel")][()]
