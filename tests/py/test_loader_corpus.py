@@ -454,9 +454,9 @@ def corrupt_hdf5_structure_is_translated():
         f.seek(48)
         f.write(bytes((i * 37 + 11) % 256 for i in range(4096)))
     p, out = predict(path, "--model", TINY_JSON)
-    check(p, EXIT_INPUT, ["corrupt.h5"], out)
+    check(p, EXIT_INPUT, ["corrupt.h5", "damaged", "bad object header", "download"], out)
     p = run_tool("inspect", path)
-    check(p, EXIT_INPUT, ["corrupt.h5"])
+    check(p, EXIT_INPUT, ["corrupt.h5", "damaged"])
     rm(path)
 
 
