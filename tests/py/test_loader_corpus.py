@@ -454,7 +454,7 @@ def corrupt_hdf5_structure_is_translated():
         f.seek(48)
         f.write(bytes((i * 37 + 11) % 256 for i in range(4096)))
     p, out = predict(path, "--model", TINY_JSON)
-    check(p, EXIT_INPUT, ["corrupt.h5", "damaged", "bad object header", "download"], out)
+    check(p, EXIT_INPUT, ["corrupt.h5", "damaged", "download"], out)
     p = run_tool("inspect", path)
     check(p, EXIT_INPUT, ["corrupt.h5", "damaged"])
     rm(path)
