@@ -10,7 +10,8 @@
  *
  * Exit codes: 0 the file was recognised (alone) / the weights fit (with --model);
  * 2 usage; 3 the file is not a usable model file (empty, truncated, a web page, not
- * Keras, unreadable); 4 the weights do not fit the model; 5 internal error.
+ * Keras, damaged, a weight that no model could load: unreadable, stored outside the
+ * file, not floating point); 4 the weights do not fit the model; 5 internal error.
  * Darknet and PyTorch files are recognised, so `inspect FILE` exits 0 for them; with
  * --model the loader's verdict (exit 3) applies.
  */
@@ -323,11 +324,31 @@ static cJSON *json_layers(const struct keras_h5 *f)
     return arr;
 }
 
+/* The first weight the loader would refuse whatever the model (unreadable, refused
+ * storage, not floating point), as a message in buf; false if there is none. */
+static bool first_bad_weight(const struct keras_h5 *f, char *buf, size_t len)
+{
+    for (int i = 0; i < f->n_layers; i++)
+        for (int k = 0; k < f->layers[i].n_weights; k++) {
+            const struct h5_dataset *d = &f->layers[i].weights[k];
+            char dt[48];
+            if (!d->problem && (d->rank < 0 || d->dtype == H5_DTYPE_FLOAT)) continue;
+            snprintf(buf, len, "%s: layer '%s', weight '%s' %s%s", f->path, f->layers[i].name,
+                     d->name, d->problem ? d->problem : "is stored as ",
+                     d->problem ? "" : h5_dtype_name(d, dt, sizeof dt));
+            return true;
+        }
+    return false;
+}
+
 static int report_keras(const struct options *o, const struct file_sniff *s,
                         const struct keras_h5 *f)
 {
     struct h5_summary sum;
     h5_summarize(f, &sum);
+    char bad[1024];
+    bool unusable = first_bad_weight(f, bad, sizeof bad);
+    int rc = unusable ? EXIT_INPUT : EXIT_OK;
     char config[256];
     model_config_summary(f->model_config, config, sizeof config);
     if (o->json) {
@@ -360,8 +381,10 @@ static int report_keras(const struct options *o, const struct file_sniff *s,
         else cJSON_AddNullToObject(g, "classes");
         cJSON_AddStringToObject(g, "naming", sum.naming.id);
         cJSON_AddStringToObject(g, "naming_description", sum.naming.description);
-        cJSON_AddNullToObject(j, "problem");
-        return json_emit(j) ? EXIT_OK : EXIT_INTERNAL;
+        cJSON_AddItemToObject(j, "problem", json_string_or_null(unusable ? bad : NULL));
+        if (!json_emit(j)) return EXIT_INTERNAL;
+        if (unusable) cli_error(PROGRAM, "%s", bad);
+        return rc;
     }
     printf("file:       %s (%llu bytes)\n", o->file, (unsigned long long)s->size);
     printf("kind:       %s\n", h5_layout_describe(f->layout));
@@ -387,7 +410,8 @@ static int report_keras(const struct options *o, const struct file_sniff *s,
     text_guess(sum.architecture, sum.classes, "layer counts and shapes");
     printf("names:      %s\n", sum.naming.description);
     text_layers(f);
-    return EXIT_OK;
+    if (unusable) cli_error(PROGRAM, "%s", bad);
+    return rc;
 }
 
 static int inspect_alone(const struct options *o, const struct file_sniff *s)

@@ -192,6 +192,8 @@ def integer_weights_are_refused_naming_the_dataset():
     path = edited(r50(), "int_dtype.h5", edit)
     p, out = predict(path)
     check(p, EXIT_INPUT, ["int_dtype.h5", "conv1_conv", "kernel:0", "integers", "float32"], out)
+    p = run_tool("inspect", path)  # no model could load it: inspect alone says so too
+    check(p, EXIT_INPUT, ["conv1_conv/kernel:0", "int32"])
     rm(path)
 
 
@@ -230,6 +232,8 @@ def float16_weights_are_converted_with_a_note():
     p, out = predict(path)
     check(p, 0, ["note:", "float16", "layer 'conv1_conv', weight 'conv1_conv/kernel:0'",
                  "converted to float32"])
+    j = json.loads(run_tool("inspect", "--json", path).stdout)
+    assert j["counts"]["float16_weights"] == 1 and j["problem"] is None, j["counts"]
     assert os.listdir(out) == ["dog.jpg.out0.npy"]
     rm(path)
 
@@ -473,6 +477,9 @@ def dataset_behind_an_external_link_is_refused():
     p, out = predict(path)
     check(p, EXIT_INPUT, ["external_link.h5", "conv1_conv", "kernel:0", "external link",
                           "refused"], out)
+    p = run_tool("inspect", "--json", path)
+    check(p, EXIT_INPUT, ["external link"])
+    assert "external link" in json.loads(p.stdout)["problem"]
     rm(path)
 
 
@@ -490,6 +497,8 @@ def dataset_with_external_storage_is_refused():
     p, out = predict(path)
     check(p, EXIT_INPUT, ["external_storage.h5", "conv1_conv", "kernel:0", "external storage",
                           "refused"], out)
+    p = run_tool("inspect", path)
+    check(p, EXIT_INPUT, ["external storage"])
     rm(path)
 
 
