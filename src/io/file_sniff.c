@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/util.h"
+#include "io/weights_report.h"
 
 static const unsigned char hdf5_signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
 
@@ -205,9 +206,10 @@ cnnrt_status file_sniff_explain(const char *path, const struct file_sniff *s, cn
                           "%s: this is %s, not a Keras HDF5 weights file.\n"
                           "  likely cause: ImageAI 3.x saves PyTorch .pt models; cnnrt runs the "
                           "Keras .h5 files of ImageAI 2.x and keras-yolo3.\n"
-                          "  fix: use the ImageAI 2.x .h5 model (e.g. resnet50_imagenet_tf.2.0.h5, "
-                          "yolo.h5), or export the PyTorch weights to a Keras-layout .h5 file "
-                          "(see README, \"Troubleshooting\").",
+                          "  fix: use the ImageAI 2.x .h5 model (resnet50_imagenet_tf.2.0.h5, "
+                          "yolo.h5, yolo-tiny.h5) or, for YOLOv3, convert Darknet's "
+                          "yolov3.weights with keras-yolo3's convert.py; PyTorch models do not "
+                          "convert exactly (see README, \"Troubleshooting\").",
                           path, file_kind_describe(s->kind));
     case FILE_KIND_KERAS3_ZIP:
         return cnnrt_fail(err, CNNRT_E_FORMAT,
@@ -221,14 +223,29 @@ cnnrt_status file_sniff_explain(const char *path, const struct file_sniff *s, cn
                           "%s: this is a zip archive, not a Keras HDF5 weights file.\n"
                           "  fix: extract the .h5 file from the archive and pass that.",
                           path);
-    case FILE_KIND_DARKNET:
-        return cnnrt_fail(err, CNNRT_E_FORMAT,
-                          "%s: this is a Darknet .weights file (version %d.%d.%d, %llu values), "
-                          "not a Keras HDF5 weights file.\n"
-                          "  fix: convert it with keras-yolo3's convert.py (yolov3.cfg + "
-                          "yolov3.weights -> yolo.h5) and pass the .h5 file.",
-                          path, s->darknet_version[0], s->darknet_version[1],
-                          s->darknet_version[2], (unsigned long long)s->darknet_floats);
+    case FILE_KIND_DARKNET: {
+        int classes;
+        const char *arch = darknet_guess_architecture(s->darknet_floats, &classes);
+        bool tiny = arch && strcmp(arch, "TinyYOLOv3") == 0;
+        cnnrt_fail(err, CNNRT_E_FORMAT,
+                   "%s: this is a Darknet .weights file (version %d.%d.%d, %llu values), not a "
+                   "Keras HDF5 weights file.\n",
+                   path, s->darknet_version[0], s->darknet_version[1], s->darknet_version[2],
+                   (unsigned long long)s->darknet_floats);
+        if (arch)
+            cnnrt_error_append(err, "  its value count is exactly that of %s with %d classes.\n",
+                               arch, classes);
+        cnnrt_error_append(err,
+                           "  fix: convert it with keras-yolo3's convert.py (python convert.py "
+                           "%s.cfg %s model.h5) and pass model.h5",
+                           tiny ? "yolov3-tiny" : "yolov3", path);
+        if (arch && classes != 80)
+            cnnrt_error_append(err, "; first set classes=%d in every [yolo] section of the cfg "
+                                    "and filters=%d in the [convolutional] section before each",
+                               classes, 3 * (5 + classes));
+        cnnrt_error_append(err, ".");
+        return CNNRT_E_FORMAT;
+    }
     case FILE_KIND_UNKNOWN:
         return cnnrt_fail(err, CNNRT_E_FORMAT,
                           "%s: not an HDF5 file (no HDF5 signature); expected a Keras .h5 "

@@ -35,7 +35,8 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
 {
     (void)n;
     struct h5_err_walk *w = data;
-    if (e->desc && e->desc[0]) snprintf(w->buf, w->len, "%s", e->desc);
+    /* H5E_WALK_UPWARD starts at the innermost (most specific) entry: keep the first */
+    if (!w->buf[0] && e->desc && e->desc[0]) snprintf(w->buf, w->len, "%s", e->desc);
     return 0;
 }
 
@@ -43,7 +44,6 @@ const char *h5_last_error(char *buf, size_t len)
 {
     buf[0] = '\0';
     struct h5_err_walk w = {buf, len};
-    /* walking upward leaves the innermost (most specific) description last */
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &w);
     H5Eclear2(H5E_DEFAULT);
     return buf;
@@ -73,31 +73,52 @@ static hid_t access_plist(hid_t cls)
     return pl;
 }
 
-/* Type of the object at name inside loc: H5O_TYPE_GROUP, _DATASET, or -1 if absent
- * or reached through an external link. */
+#define OBJECT_ABSENT (-1)
+#define OBJECT_EXTERNAL_LINK (-2)
+
+/* Type of the object at name inside loc: H5O_TYPE_GROUP, _DATASET, OBJECT_ABSENT, or
+ * OBJECT_EXTERNAL_LINK when a component of the path is an external link (never
+ * followed). */
 static int object_type(hid_t loc, const char *name)
 {
     /* check every path component: none may be an external link */
     char path[1024];
-    if (strlen(name) >= sizeof path) return -1;
+    if (strlen(name) >= sizeof path) return OBJECT_ABSENT;
     strcpy(path, name);
     for (char *p = path;; p++) {
         char saved = *p;
         if (saved == '/' || saved == '\0') {
             *p = '\0';
             if (path[0]) {
-                if (H5Lexists(loc, path, H5P_DEFAULT) <= 0) return -1;
+                if (H5Lexists(loc, path, H5P_DEFAULT) <= 0) return OBJECT_ABSENT;
                 H5L_info_t li;
-                if (H5Lget_info(loc, path, &li, H5P_DEFAULT) < 0 || li.type == H5L_TYPE_EXTERNAL)
-                    return -1;
+                if (H5Lget_info(loc, path, &li, H5P_DEFAULT) < 0) return OBJECT_ABSENT;
+                if (li.type == H5L_TYPE_EXTERNAL) return OBJECT_EXTERNAL_LINK;
             }
             *p = saved;
             if (saved == '\0') break;
         }
     }
     H5O_info_t oi;
-    if (H5Oget_info_by_name(loc, name, &oi, H5P_DEFAULT) < 0) return -1;
+    if (H5Oget_info_by_name(loc, name, &oi, H5P_DEFAULT) < 0) return OBJECT_ABSENT;
     return (int)oi.type;
+}
+
+/* Printable text: valid UTF-8 without control characters. Names read from a file are
+ * printed in messages and used as JSON strings, so anything else is refused. */
+static bool text_is_clean(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int extra = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 : (*p & 0xF0) == 0xE0 ? 2
+                                  : (*p & 0xF8) == 0xF0 ? 3 : -1;
+        if (extra < 0 || *p < 0x20 || *p == 0x7F || (*p >= 0xC0 && *p < 0xC2) || *p > 0xF4)
+            return false;
+        for (int k = 1; k <= extra; k++)
+            if ((p[k] & 0xC0) != 0x80) return false;
+        p += 1 + extra;
+    }
+    return true;
 }
 
 static void free_strings(char **s, int n)
@@ -189,6 +210,12 @@ static cnnrt_status read_string_attr(hid_t obj, const char *name, char ***out, i
         }
         free(buf);
     }
+    for (int i = 0; i < n && !st; i++)
+        if (!text_is_clean(strs[i]))
+            st = cnnrt_fail(err, CNNRT_E_FORMAT,
+                            "attribute '%s', entry %d, is not printable text (control characters "
+                            "or invalid UTF-8): the file is damaged or was not written by Keras",
+                            name, i);
 done:
     if (mt >= 0) H5Tclose(mt);
     if (s >= 0) H5Sclose(s);
@@ -272,8 +299,15 @@ static bool filter_allowed(H5Z_filter_t id)
 static void describe_dataset(hid_t group, hid_t dapl, struct h5_dataset *d)
 {
     d->rank = -1;
-    if (object_type(group, d->name) != H5O_TYPE_DATASET) {
-        set_problem(d, "listed in weight_names but missing from the file");
+    int type = object_type(group, d->name);
+    if (type == OBJECT_EXTERNAL_LINK) {
+        set_problem(d, "is an external link to another file (refused: cnnrt reads only the "
+                       "weights file itself)");
+        return;
+    }
+    if (type != H5O_TYPE_DATASET) {
+        set_problem(d, type == OBJECT_ABSENT ? "is listed in weight_names but missing from the file"
+                                             : "is listed in weight_names but is not a dataset");
         return;
     }
     hid_t ds = H5Dopen2(group, d->name, dapl);
@@ -328,7 +362,13 @@ static void describe_dataset(hid_t group, hid_t dapl, struct h5_dataset *d)
 static cnnrt_status read_layer(struct keras_h5 *f, struct h5_access *ac, struct h5_layer *L,
                                cnnrt_error *err)
 {
-    if (object_type(f->group, L->name) != H5O_TYPE_GROUP) return CNNRT_OK; /* no group: no weights */
+    int type = object_type(f->group, L->name);
+    if (type == OBJECT_EXTERNAL_LINK)
+        return cnnrt_fail(err, CNNRT_E_FORMAT,
+                          "layer '%s' is an external link to another file (refused: cnnrt reads "
+                          "only the weights file itself)",
+                          L->name);
+    if (type != H5O_TYPE_GROUP) return CNNRT_OK; /* no group: no weights */
     hid_t g = H5Gopen2(f->group, L->name, ac->gapl);
     if (g < 0) return cnnrt_fail(err, CNNRT_E_FORMAT, "layer group '%s' cannot be opened", L->name);
     char **names;
@@ -424,11 +464,22 @@ cnnrt_status keras_h5_open(const char *path, struct keras_h5 *f, cnnrt_error *er
         return st;
     }
     hid_t root = H5Gopen2(f->file, "/", H5P_DEFAULT);
+    H5G_info_t root_info;
+    char root_error[256] = "";
+    if (root < 0 || H5Gget_info(root, &root_info) < 0) h5_last_error(root_error, sizeof root_error);
     struct h5_access ac = {access_plist(H5P_GROUP_ACCESS), access_plist(H5P_DATASET_ACCESS)};
     cnnrt_status st = CNNRT_OK;
     char **names = NULL;
     int n = 0;
     bool present = false;
+    if (root < 0 || root_error[0]) {
+        st = cnnrt_fail(err, CNNRT_E_FORMAT,
+                        "%s: the HDF5 file is damaged: its root group cannot be read (%s).\n"
+                        "  likely cause: a corrupt download or a disk error.\n"
+                        "  fix: download the weights file again.",
+                        path, root_error[0] ? root_error : "unknown HDF5 error");
+        goto done;
+    }
 
     f->keras_version = read_scalar_string(root, "keras_version");
     f->backend = read_scalar_string(root, "backend");
@@ -440,15 +491,20 @@ cnnrt_status keras_h5_open(const char *path, struct keras_h5 *f, cnnrt_error *er
         free(synthetic);
     }
 
-    if ((st = read_split_string_attr(root, "layer_names", &names, &n, &present, err))) goto done;
+    if ((st = read_split_string_attr(root, "layer_names", &names, &n, &present, err))) {
+        cnnrt_error_prefix(err, "%s: ", path);
+        goto done;
+    }
     if (present) {
         f->layout = H5_LAYOUT_KERAS2_WEIGHTS;
         f->group = H5Gopen2(root, "/", H5P_DEFAULT);
     } else if (object_type(root, "model_weights") == H5O_TYPE_GROUP) {
         f->layout = H5_LAYOUT_KERAS2_FULL;
         f->group = H5Gopen2(root, "model_weights", ac.gapl);
-        if ((st = read_split_string_attr(f->group, "layer_names", &names, &n, &present, err)))
+        if ((st = read_split_string_attr(f->group, "layer_names", &names, &n, &present, err))) {
+            cnnrt_error_prefix(err, "%s: ", path);
             goto done;
+        }
         if (!f->keras_version) f->keras_version = read_scalar_string(f->group, "keras_version");
         if (!f->backend) f->backend = read_scalar_string(f->group, "backend");
         if (!present) {

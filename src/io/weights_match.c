@@ -73,7 +73,9 @@ cnnrt_status weights_match(const struct graph *g, const struct keras_h5 *f, cnnr
                 break;
             }
     }
-    bool names_match = found == m->n_model && m->n_file == m->n_model;
+    /* Keras 3 files have no layer order: extra file layers cannot shift anything */
+    bool names_match = found == m->n_model &&
+                       (m->n_file == m->n_model || f->layout == H5_LAYOUT_KERAS3_WEIGHTS);
     if (mode == CNNRT_PAIR_BY_NAME || (mode == CNNRT_PAIR_AUTO && names_match)) {
         m->by_name = true;
         return CNNRT_OK;
@@ -191,8 +193,7 @@ static bool dims_equal(const struct h5_dataset *d, const struct weight *w)
     return true;
 }
 
-/* Does the pair (file layer, model node) fit: same weight count and shapes? */
-static bool pair_fits(const struct h5_layer *L, const struct node *n)
+bool weights_pair_fits(const struct h5_layer *L, const struct node *n)
 {
     if (L->n_weights != n->n_weights) return false;
     for (int k = 0; k < n->n_weights; k++)
@@ -205,10 +206,124 @@ int weights_first_divergence(const struct graph *g, const struct keras_h5 *f,
 {
     for (int i = 0; i < m->n_model; i++) {
         if (m->partner[i] < 0) return i;
-        if (!pair_fits(&f->layers[m->file_layers[m->partner[i]]], &g->nodes[m->model_nodes[i]]))
+        if (!weights_pair_fits(&f->layers[m->file_layers[m->partner[i]]], &g->nodes[m->model_nodes[i]]))
             return i;
     }
     return -1;
+}
+
+/* --------------------------------------------------------------- aligning -- */
+
+/* Score of pairing model layer i with file layer j: 0 if they do not fit, more when
+ * the names agree too. */
+static int align_score(const struct graph *g, const struct keras_h5 *f,
+                       const struct weights_match *m, int i, int j)
+{
+    const struct node *n = &g->nodes[m->model_nodes[i]];
+    const struct h5_layer *L = &f->layers[m->file_layers[j]];
+    if (!weights_pair_fits(L, n)) return 0;
+    return strcmp(n->name, L->name) == 0 ? 3 : 2;
+}
+
+void weights_alignment_free(struct weights_alignment *a)
+{
+    free(a->model_to_file);
+    free(a->file_to_model);
+    memset(a, 0, sizeof *a);
+}
+
+cnnrt_status weights_align(const struct graph *g, const struct keras_h5 *f,
+                           const struct weights_match *m, struct weights_alignment *a,
+                           cnnrt_error *err)
+{
+    memset(a, 0, sizeof *a);
+    size_t cols = (size_t)m->n_file + 1, cells;
+    if (!size_mul((size_t)m->n_model + 1, cols, &cells) || cells > WEIGHTS_ALIGN_MAX)
+        return cnnrt_fail(err, CNNRT_E_USAGE, "too many layers to align (%d x %d)", m->n_model,
+                          m->n_file);
+    /* best[i * cols + j]: highest total score aligning model layers i.. with file layers j.. */
+    int *best = malloc(cells * sizeof *best);
+    a->model_to_file = malloc(((size_t)m->n_model + 1) * sizeof *a->model_to_file);
+    a->file_to_model = malloc(((size_t)m->n_file + 1) * sizeof *a->file_to_model);
+    if (!best || !a->model_to_file || !a->file_to_model) {
+        free(best);
+        weights_alignment_free(a);
+        return CNNRT_NOMEM(err);
+    }
+    for (int i = m->n_model; i >= 0; i--)
+        for (int j = m->n_file; j >= 0; j--) {
+            size_t at = (size_t)i * cols + (size_t)j;
+            if (i == m->n_model || j == m->n_file) {
+                best[at] = 0;
+                continue;
+            }
+            int v = CNNRT_MAX(best[at + cols], best[at + 1]);
+            int s = align_score(g, f, m, i, j);
+            if (s && s + best[at + cols + 1] > v) v = s + best[at + cols + 1];
+            best[at] = v;
+        }
+    for (int i = 0; i < m->n_model; i++) a->model_to_file[i] = -1;
+    for (int j = 0; j < m->n_file; j++) a->file_to_model[j] = -1;
+    int i = 0, j = 0;
+    while (i < m->n_model && j < m->n_file) {
+        size_t at = (size_t)i * cols + (size_t)j;
+        int s = align_score(g, f, m, i, j);
+        if (s && best[at] == s + best[at + cols + 1]) {
+            a->model_to_file[i++] = j;
+            a->file_to_model[j++] = i - 1;
+        } else if (best[at] == best[at + cols]) {
+            i++;
+        } else {
+            j++;
+        }
+    }
+    free(best);
+    return CNNRT_OK;
+}
+
+/* "(3, 3, 64, 128) (128,)" or "4 x (64,)": the shapes of a layer's weights, repeated
+ * equal shapes collapsed. */
+static void append_shape(char *buf, size_t len, size_t *pos, const char *shape, int repeat)
+{
+    if (*pos >= len) return;
+    int n = repeat > 1 ? snprintf(buf + *pos, len - *pos, "%s%d x %s", *pos ? " " : "", repeat, shape)
+                       : snprintf(buf + *pos, len - *pos, "%s%s", *pos ? " " : "", shape);
+    if (n > 0) *pos += (size_t)n;
+}
+
+const char *node_shapes(const struct node *n, char *buf, size_t len)
+{
+    size_t pos = 0;
+    buf[0] = '\0';
+    if (n->n_weights == 0) snprintf(buf, len, "-");
+    for (int k = 0; k < n->n_weights;) {
+        int r = 1;
+        while (k + r < n->n_weights && n->w[k + r].rank == n->w[k].rank &&
+               memcmp(n->w[k + r].dims, n->w[k].dims, sizeof n->w[k].dims[0] * (size_t)n->w[k].rank) == 0)
+            r++;
+        char one[96];
+        append_shape(buf, len, &pos, format_dims(n->w[k].dims, n->w[k].rank, one, sizeof one), r);
+        k += r;
+    }
+    return buf;
+}
+
+const char *h5_layer_shapes(const struct h5_layer *L, char *buf, size_t len)
+{
+    size_t pos = 0;
+    buf[0] = '\0';
+    if (L->n_weights == 0) snprintf(buf, len, "-");
+    for (int k = 0; k < L->n_weights;) {
+        const struct h5_dataset *d = &L->weights[k];
+        int r = 1;
+        while (k + r < L->n_weights && L->weights[k + r].rank == d->rank &&
+               memcmp(L->weights[k + r].dims, d->dims, sizeof d->dims[0] * (size_t)CNNRT_MAX(d->rank, 0)) == 0)
+            r++;
+        char one[128];
+        append_shape(buf, len, &pos, h5_format_dims(d, one, sizeof one), r);
+        k += r;
+    }
+    return buf;
 }
 
 static const char *axis_names(const struct weight *w)
@@ -266,21 +381,38 @@ static cnnrt_status fail_class_count(const struct graph *g, const struct keras_h
     long file_classes = classes_from_width(g, (long)d->dims[d->rank - 1]);
     const char *src = class_source(g);
     bool detection = n->op == OP_CONV2D;
-    return cnnrt_fail(
-        err, CNNRT_E_MISMATCH,
-        "%s: the weights are for %ld classes, but the model is set up for %ld.\n"
-        "  layer '%s' (%s), weight '%s': file %s, model %s%s.\n"
-        "  the class count comes from %s.\n"
-        "  likely cause: the %s does not belong to this weights file (a custom model needs "
-        "the %s saved with it).\n"
-        "  fix: pass the %s that came with this model%s.",
-        f->path, file_classes, model_classes, n->name, n->class_name, w->role,
-        h5_format_dims(d, fs, sizeof fs), format_dims(w->dims, w->rank, ms, sizeof ms),
-        axis_names(w), src ? src : "the model's \"classes\" parameter",
-        detection ? "detection config" : "class list",
-        detection ? "detection_config.json" : "model_class.json",
-        detection ? "detection_config.json (--config)" : "model_class.json (--classes)",
-        file_classes > 0 ? ", or one with exactly that many labels" : "");
+    if (file_classes > 0)
+        cnnrt_fail(err, CNNRT_E_MISMATCH,
+                   "%s: class count: the weights are for %ld classes, but the model is set up "
+                   "for %ld.\n",
+                   f->path, file_classes, model_classes);
+    else
+        cnnrt_fail(err, CNNRT_E_MISMATCH,
+                   "%s: class count: the final layer of the weights has %lld outputs, which "
+                   "does not fit the model's %ld classes.\n",
+                   f->path, (long long)d->dims[d->rank - 1], model_classes);
+    cnnrt_error_append(err,
+                       "  layer '%s' (%s), weight '%s': file %s, model %s%s.\n"
+                       "  the model's class count (%ld) comes from %s.\n"
+                       "  likely cause: the %s does not belong to this weights file (a custom "
+                       "model needs the %s saved with it).\n",
+                       n->name, n->class_name, w->role, h5_format_dims(d, fs, sizeof fs),
+                       format_dims(w->dims, w->rank, ms, sizeof ms), axis_names(w),
+                       model_classes, src ? src : "the model's \"classes\" parameter",
+                       detection ? "detection config" : "class list",
+                       detection ? "detection_config.json" : "model_class.json");
+    if (detection)
+        cnnrt_error_append(err, "  fix: pass the detection_config.json saved with this model "
+                                "(--config)");
+    else
+        cnnrt_error_append(err, "  fix: pass the model_class.json saved with this model "
+                                "(--classes)");
+    if (file_classes > 0)
+        cnnrt_error_append(err, "; its %s must have exactly %ld entries.",
+                           detection ? "\"labels\" list" : "class list", file_classes);
+    else
+        cnnrt_error_append(err, ".");
+    return CNNRT_E_MISMATCH;
 }
 
 static bool is_channels_first(const struct h5_dataset *d, const struct weight *w)
@@ -288,6 +420,86 @@ static bool is_channels_first(const struct h5_dataset *d, const struct weight *w
     /* Theano / channels_first Keras 1 kernels: (Cout, Cin, kh, kw) */
     return w->rank == 4 && d->rank == 4 && d->dims[0] == w->dims[3] && d->dims[1] == w->dims[2] &&
            d->dims[2] == w->dims[0] && d->dims[3] == w->dims[1] && !dims_equal(d, w);
+}
+
+/* What to run a file of architecture arch with. */
+static const char *architecture_hint(const char *arch)
+{
+    if (strcmp(arch, "ResNet50") == 0)
+        return "it is a classifier: run it with predict --model models/resnet50.json";
+    if (strcmp(arch, "YOLOv3") == 0)
+        return "it is a detector: run it with detect --model models/yolov3.json";
+    return "it is a detector: run it with detect --model models/yolov3-tiny.json";
+}
+
+/* Explains, from the alignment, which layer has no partner. Appends to err. */
+static void explain_unpartnered(const struct graph *g, const struct keras_h5 *f,
+                                const struct weights_match *m, const struct weights_alignment *a,
+                                cnnrt_error *err)
+{
+    int miss_model = 0, miss_file = 0, first_model = -1, first_file = -1;
+    for (int i = 0; i < m->n_model; i++)
+        if (a->model_to_file[i] < 0 && miss_model++ == 0) first_model = i;
+    for (int j = 0; j < m->n_file; j++)
+        if (a->file_to_model[j] < 0 && miss_file++ == 0) first_file = j;
+    /* which comes first along the two sequences: the model layer first_model sits
+     * after file layer (partner of the paired model layer before it) */
+    bool model_first = first_model >= 0;
+    if (first_model >= 0 && first_file >= 0) {
+        int file_before = -1; /* file position reached when first_model is met */
+        for (int i = first_model - 1; i >= 0 && file_before < 0; i--)
+            if (a->model_to_file[i] >= 0) file_before = a->model_to_file[i];
+        model_first = file_before < first_file;
+    }
+    char shapes[256];
+    if (model_first) {
+        const struct node *n = &g->nodes[m->model_nodes[first_model]];
+        int prev = -1, next = -1;
+        for (int i = first_model - 1; i >= 0 && prev < 0; i--) prev = a->model_to_file[i];
+        for (int i = first_model + 1; i < m->n_model && next < 0; i++) next = a->model_to_file[i];
+        cnnrt_error_append(err,
+                           "  first layer without a partner: the model's layer '%s' (%s, %s), "
+                           "weighted layer %d of %d, is not in the file",
+                           n->name, n->class_name, node_shapes(n, shapes, sizeof shapes),
+                           first_model + 1, m->n_model);
+        if (prev >= 0 && next >= 0)
+            cnnrt_error_append(err, " (the file goes from '%s' straight to '%s')",
+                               f->layers[m->file_layers[prev]].name,
+                               f->layers[m->file_layers[next]].name);
+        else if (prev >= 0)
+            cnnrt_error_append(err, " (the file ends after '%s')",
+                               f->layers[m->file_layers[prev]].name);
+        cnnrt_error_append(err, ".\n");
+        if (miss_model == 1 && miss_file == 0 && first_model == m->n_model - 1 &&
+            is_class_layer(g, m->model_nodes[first_model]))
+            cnnrt_error_append(err, "  the file has no classification layer: it is a feature "
+                                    "extractor saved without its top (include_top=False, a "
+                                    "'notop' file).\n"
+                                    "  fix: use the full weights file, with the classification "
+                                    "layer.");
+    } else {
+        const struct h5_layer *L = &f->layers[m->file_layers[first_file]];
+        int prev = -1, next = -1;
+        for (int j = first_file - 1; j >= 0 && prev < 0; j--) prev = a->file_to_model[j];
+        for (int j = first_file + 1; j < m->n_file && next < 0; j++) next = a->file_to_model[j];
+        cnnrt_error_append(err,
+                           "  first layer without a partner: the file's layer '%s' (looks like "
+                           "%s, %s), weighted layer %d of %d, is not in the model",
+                           L->name, guess_name(h5_layer_guess(L)),
+                           h5_layer_shapes(L, shapes, sizeof shapes), first_file + 1, m->n_file);
+        if (prev >= 0 && next >= 0)
+            cnnrt_error_append(err, " (the model goes from '%s' straight to '%s')",
+                               g->nodes[m->model_nodes[prev]].name,
+                               g->nodes[m->model_nodes[next]].name);
+        else if (prev >= 0)
+            cnnrt_error_append(err, " (the model ends after '%s')",
+                               g->nodes[m->model_nodes[prev]].name);
+        cnnrt_error_append(err, ".\n");
+    }
+    if (miss_model + miss_file > 1)
+        cnnrt_error_append(err, "  in all, %d model layer(s) and %d file layer(s) have no "
+                                "partner.\n",
+                           miss_model, miss_file);
 }
 
 static cnnrt_status fail_count(const struct graph *g, const struct keras_h5 *f,
@@ -308,29 +520,20 @@ static cnnrt_status fail_count(const struct graph *g, const struct keras_h5 *f,
     if (arch && (!g->architecture || strcmp(arch, g->architecture) != 0)) {
         char cls[48] = "";
         if (classes > 0) snprintf(cls, sizeof cls, " (%d classes)", classes);
-        const char *json = strcmp(arch, "ResNet50") == 0 ? "resnet50"
-                           : strcmp(arch, "YOLOv3") == 0 ? "yolov3"
-                                                         : "yolov3-tiny";
         cnnrt_error_append(err,
-                           "  likely cause: the file is a %s model%s, not %s.\n"
-                           "  fix: use the model JSON for %s (e.g. --model models/%s.json), or "
-                           "the weights file for %s.",
-                           arch, cls, model_arch, arch, json, model_arch);
+                           "  likely cause: wrong model type: the file is a %s model%s, not %s.\n"
+                           "  fix: %s; or use the %s weights file for this model.",
+                           arch, cls, model_arch, architecture_hint(arch), model_arch);
         return CNNRT_E_MISMATCH;
     }
-    int first = weights_first_divergence(g, f, m);
-    if (first >= 0) {
-        const struct node *n = &g->nodes[m->model_nodes[first]];
-        cnnrt_error_append(err, "  the first model layer without a matching file layer is '%s' (%s, "
-                                "weighted layer %d of %d)",
-                           n->name, n->class_name, first + 1, m->n_model);
-        if (m->partner[first] >= 0) {
-            const struct h5_layer *L = &f->layers[m->file_layers[m->partner[first]]];
-            cnnrt_error_append(err, "; at that position the file has '%s', which looks like %s",
-                               L->name, guess_name(h5_layer_guess(L)));
-        }
-        cnnrt_error_append(err, ".\n");
+    struct weights_alignment a;
+    cnnrt_error ignored;
+    size_t before = err ? strlen(err->message) : 0;
+    if (weights_align(g, f, m, &a, &ignored) == CNNRT_OK) {
+        explain_unpartnered(g, f, m, &a, err);
+        weights_alignment_free(&a);
     }
+    if (err && strstr(err->message + before, "fix:")) return CNNRT_E_MISMATCH;
     cnnrt_error_append(err, "  likely cause: the model's architecture was changed after these "
                             "weights were saved (a layer added or removed), or the weights belong "
                             "to another model.\n"
@@ -339,20 +542,39 @@ static cnnrt_status fail_count(const struct graph *g, const struct keras_h5 *f,
     return CNNRT_E_MISMATCH;
 }
 
-/* Weights stored wider than float32 (reported once, not once per weight). */
-struct wide_weights {
-    int count, bits;
-    const char *first_layer, *first_weight;
+/* Weights stored as another float width than float32, converted on reading. */
+struct dtype_tally {
+    int count[2];        /* [0] float16, [1] float64 */
+    char first[2][256];  /* the first such weight, "layer 'x', weight 'y'" */
 };
 
+static void tally_dtype(struct dtype_tally *t, const struct h5_layer *L, const struct h5_dataset *d)
+{
+    int k = d->dtype_bytes == 2 ? 0 : 1;
+    if (t->count[k]++ == 0)
+        snprintf(t->first[k], sizeof t->first[k], "layer '%s', weight '%s'", L->name, d->name);
+}
+
+static void tally_notes(const struct dtype_tally *t, const struct keras_h5 *f, char **notes)
+{
+    static const char *const names[2] = {"float16", "float64"};
+    for (int k = 0; k < 2; k++) {
+        if (t->count[k] == 0) continue;
+        notes_add(notes, "%s: %d weight(s) are stored as %s (the first: %s); converted to float32%s",
+                  f->path, t->count[k], names[k], t->first[k],
+                  k == 0 ? " (values are exact; the precision is float16's)" : "");
+    }
+}
+
 static cnnrt_status check_pair(const struct graph *g, const struct keras_h5 *f,
-                               const struct weights_match *m, int i, struct wide_weights *wide,
-                               cnnrt_error *err)
+                               const struct weights_match *m, int i,
+                               struct dtype_tally *tally, cnnrt_error *err)
 {
     const struct node *n = &g->nodes[m->model_nodes[i]];
     const struct h5_layer *L = &f->layers[m->file_layers[m->partner[i]]];
     char fs[96], ms[96];
     const char *how = m->by_name ? "by name" : "by position";
+    char fshapes[256], mshapes[256];
 
     if (L->n_weights != n->n_weights) {
         enum layer_guess guess = h5_layer_guess(L);
@@ -362,14 +584,15 @@ static cnnrt_status check_pair(const struct graph *g, const struct keras_h5 *f,
         if (kind_differs)
             return cnnrt_fail(err, CNNRT_E_MISMATCH,
                               "%s: layers are out of step at weighted layer %d: model layer '%s' "
-                              "(%s) is paired %s with file layer '%s', which looks like %s (%d "
-                              "weights).\n"
+                              "(%s, %s) is paired %s with file layer '%s', which looks like %s "
+                              "(%s).\n"
                               "  likely cause: the architecture differs from the one the weights "
                               "were saved from (a layer was added or removed before this point).\n"
                               "  fix: use the model definition the weights were trained with "
                               "(`inspect FILE --model MODEL.json` shows both side by side).",
-                              f->path, i + 1, n->name, n->class_name, how, L->name,
-                              guess_name(guess), L->n_weights);
+                              f->path, i + 1, n->name, n->class_name,
+                              node_shapes(n, mshapes, sizeof mshapes), how, L->name,
+                              guess_name(guess), h5_layer_shapes(L, fshapes, sizeof fshapes));
         const char *detail = "";
         if (n->op == OP_CONV2D)
             detail = n->p.conv.use_bias ? " (the model's Conv2D has use_bias=True, the file's has "
@@ -381,8 +604,11 @@ static cnnrt_status check_pair(const struct graph *g, const struct keras_h5 *f,
         return cnnrt_fail(err, CNNRT_E_MISMATCH,
                           "%s: layer '%s' (%s) has %d weights in the file but the model expects "
                           "%d%s.\n"
+                          "  file layer '%s': %s; model: %s.\n"
                           "  fix: make the model JSON's layer match the trained layer.",
-                          f->path, n->name, n->class_name, L->n_weights, n->n_weights, detail);
+                          f->path, n->name, n->class_name, L->n_weights, n->n_weights, detail,
+                          L->name, h5_layer_shapes(L, fshapes, sizeof fshapes),
+                          node_shapes(n, mshapes, sizeof mshapes));
     }
     for (int k = 0; k < n->n_weights; k++) {
         const struct h5_dataset *d = &L->weights[k];
@@ -398,12 +624,14 @@ static cnnrt_status check_pair(const struct graph *g, const struct keras_h5 *f,
                               f->path, L->name, d->name,
                               d->dtype == H5_DTYPE_INT ? "integers" : "a non-numeric type",
                               d->dtype_bytes);
+        if (d->dtype_bytes != 2 && d->dtype_bytes != 4 && d->dtype_bytes != 8)
+            return cnnrt_fail(err, CNNRT_E_FORMAT,
+                              "%s: layer '%s', weight '%s' is stored as a %d-byte floating point "
+                              "type; cnnrt converts float16, float32 and float64 only.\n"
+                              "  fix: save the model's weights as float32.",
+                              f->path, L->name, d->name, d->dtype_bytes);
         if (dims_equal(d, w)) {
-            if (d->dtype_bytes != 4 && wide->count++ == 0) {
-                wide->bits = d->dtype_bytes * 8;
-                wide->first_layer = L->name;
-                wide->first_weight = d->name;
-            }
+            if (d->dtype_bytes != 4) tally_dtype(tally, L, d);
             continue;
         }
         h5_format_dims(d, fs, sizeof fs);
@@ -464,18 +692,43 @@ cnnrt_status weights_check(const struct graph *g, const struct keras_h5 *f,
             notes_add(notes, "%s: %d layers of the file are not in the model and were ignored "
                              "(pairing by name)",
                       f->path, m->n_file - m->n_model);
+    } else if (f->layout == H5_LAYOUT_KERAS3_WEIGHTS) {
+        /* Keras 3 files record layers by name only (HDF5 lists them alphabetically) */
+        int missing = -1;
+        for (int i = 0; i < m->n_model; i++) {
+            const char *name = g->nodes[m->model_nodes[i]].name;
+            bool found = false;
+            for (int j = 0; j < m->n_file && !found; j++)
+                found = strcmp(f->layers[m->file_layers[j]].name, name) == 0;
+            if (!found) {
+                missing = i;
+                break;
+            }
+        }
+        if (missing < 0)
+            return cnnrt_fail(err, CNNRT_E_USAGE,
+                              "%s: a Keras 3 .weights.h5 file stores layers by name without "
+                              "their order; pair it by name (the default), not by position",
+                              f->path);
+        const struct node *n = &g->nodes[m->model_nodes[missing]];
+        return cnnrt_fail(err, CNNRT_E_MISMATCH,
+                          "%s: a Keras 3 .weights.h5 file (layers/<name>/vars/<i>) stores layers "
+                          "by name without their order, so it can only be paired by name; the "
+                          "model's layer '%s' (%s) is not in the file (the file has %d layers "
+                          "with weights, the model %d).\n"
+                          "  fix: use a model JSON with the layer names of the Keras 3 model, or "
+                          "save the weights in Keras 2 format (model.save_weights(\"x.h5\") with "
+                          "Keras 2 or tf.keras 2.x).",
+                          f->path, n->name, n->class_name, m->n_file, m->n_model);
     } else if (m->n_file != m->n_model) {
         return fail_count(g, f, m, err);
     }
-    struct wide_weights wide = {0, 0, NULL, NULL};
+    struct dtype_tally tally = {{0, 0}, {"", ""}};
     for (int i = 0; i < m->n_model; i++) {
-        cnnrt_status st = check_pair(g, f, m, i, &wide, err);
+        cnnrt_status st = check_pair(g, f, m, i, &tally, err);
         if (st) return st;
     }
-    if (wide.count)
-        notes_add(notes, "%s: %d weights are not float32 (the first, layer '%s' weight '%s', is "
-                         "float%d); converted to float32",
-                  f->path, wide.count, wide.first_layer, wide.first_weight, wide.bits);
+    tally_notes(&tally, f, notes);
     return CNNRT_OK;
 }
 

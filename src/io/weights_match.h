@@ -42,6 +42,33 @@ cnnrt_status weights_check(const struct graph *g, const struct keras_h5 *f,
 int weights_first_divergence(const struct graph *g, const struct keras_h5 *f,
                              const struct weights_match *m);
 
+/* A diff of the two weighted-layer sequences: the in-order pairing that matches the
+ * most layers whose weights fit exactly (same count and shapes), preferring pairs with
+ * equal names. It finds the layer that was added or removed when the counts differ. */
+struct weights_alignment {
+    int *model_to_file; /* per model layer (index into m->model_nodes): index into
+                           m->file_layers, or -1 when it has no partner */
+    int *file_to_model; /* per file layer (index into m->file_layers): index into
+                           m->model_nodes, or -1 */
+};
+
+/* Aligns the sequences of m. CNNRT_E_USAGE when they are too long to align
+ * (over WEIGHTS_ALIGN_MAX cells); free with weights_alignment_free. */
+#define WEIGHTS_ALIGN_MAX (16u << 20)
+cnnrt_status weights_align(const struct graph *g, const struct keras_h5 *f,
+                           const struct weights_match *m, struct weights_alignment *a,
+                           cnnrt_error *err);
+
+void weights_alignment_free(struct weights_alignment *a);
+
+/* Does file layer L fit model node n exactly (same weight count and shapes)? */
+bool weights_pair_fits(const struct h5_layer *L, const struct node *n);
+
+/* The shapes of a layer's weights as one string: "(7, 7, 3, 64) (64,)", repeated
+ * shapes collapsed ("4 x (64,)"), "-" for none. Returns buf. */
+const char *node_shapes(const struct node *n, char *buf, size_t len);
+const char *h5_layer_shapes(const struct h5_layer *L, char *buf, size_t len);
+
 /* Reads the data of every pair into the graph's weights (allocating them). Call
  * after weights_check succeeded. */
 cnnrt_status weights_read(struct graph *g, struct keras_h5 *f, const struct weights_match *m,
