@@ -192,7 +192,7 @@ def weight_file_variants_give_identical_outputs():
         err = np.max(np.abs(got - plain))
         if "--float64" in extra:
             assert err <= 1e-6, err
-            notes = [x for x in p.stderr.splitlines() if "float64" in x]
+            notes = [x for x in p.stderr.splitlines() if "stored as float64" in x]
             assert len(notes) == 1 and "320 weight(s)" in notes[0], notes[:3]  # one summary
         else:
             assert got.tobytes() == plain.tobytes(), (extra, err)
