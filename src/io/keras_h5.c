@@ -3,7 +3,10 @@
  * checked before anything is allocated from it). */
 #include "io/keras_h5.h"
 
+#include <errno.h>
 #include <hdf5.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <H5PLpublic.h>
 #include <math.h>
 #include <stdio.h>
@@ -441,7 +444,50 @@ static herr_t k3_layer_cb(hid_t grp, const char *name, const H5L_info_t *info, v
     return 0;
 }
 
+static cnnrt_status open_structure(const char *path, struct keras_h5 *f, cnnrt_error *err);
+
+/* HDF5 1.10 is not hardened against damaged or malicious files: some corrupt
+ * structures crash it (found by mutating Keras files: H5HG_read under variable-length
+ * strings, H5O__attr_exists). The structure is therefore read once in a child process
+ * first; if the child dies from a signal, the file is reported as damaged instead of
+ * crashing the caller. Returns CNNRT_OK when the child survived (or could not be
+ * started), whatever it found: the real read reports ordinary errors. */
+static cnnrt_status probe_in_child(const char *path, cnnrt_error *err)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return CNNRT_OK; /* no isolation available: read directly */
+    if (pid == 0) {
+        struct keras_h5 f;
+        cnnrt_error ignored;
+        int rc = open_structure(path, &f, &ignored) == CNNRT_OK ? 0 : 1;
+        keras_h5_close(&f);
+        _exit(rc);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) return CNNRT_OK;
+    }
+    if (WIFSIGNALED(status))
+        return cnnrt_fail(err, CNNRT_E_FORMAT,
+                          "%s: the HDF5 file is damaged: the HDF5 library crashed (signal %d) while "
+                          "reading its structure.\n"
+                          "  likely cause: a corrupt or partial download, or a file edited by hand.\n"
+                          "  fix: download or save the weights file again.",
+                          path, WTERMSIG(status));
+    return CNNRT_OK;
+}
+
 cnnrt_status keras_h5_open(const char *path, struct keras_h5 *f, cnnrt_error *err)
+{
+    memset(f, 0, sizeof *f);
+    f->file = f->group = -1;
+    cnnrt_status st = probe_in_child(path, err);
+    if (st) return st;
+    return open_structure(path, f, err);
+}
+
+static cnnrt_status open_structure(const char *path, struct keras_h5 *f, cnnrt_error *err)
 {
     memset(f, 0, sizeof *f);
     f->file = f->group = -1;
