@@ -1,6 +1,19 @@
 /* pool.c - parallel max pooling and global average pooling. */
 #include "kernels.h"
 
+/* o[ch] = max(o[ch], v[ch]) for n channels; compiled for AVX2 and plain x86-64. */
+__attribute__((target_clones("avx2", "default"))) static void max_into(float *o, const float *v,
+                                                                       int n)
+{
+    for (int ch = 0; ch < n; ch++) o[ch] = v[ch] > o[ch] ? v[ch] : o[ch];
+}
+
+__attribute__((target_clones("avx2", "default"))) static void max_scalar_into(float *o, float v,
+                                                                              int n)
+{
+    for (int ch = 0; ch < n; ch++) o[ch] = v > o[ch] ? v : o[ch];
+}
+
 void max_pool(const struct window_desc *d, float pad_value, const float *in, float *out)
 {
 #pragma omp parallel for schedule(static)
@@ -12,14 +25,10 @@ void max_pool(const struct window_desc *d, float pad_value, const float *in, flo
                 int y = oy * d->sh - d->pad_top + ky;
                 for (int kx = 0; kx < d->kw; kx++) {
                     int x = ox * d->sw - d->pad_left + kx;
-                    if (y < 0 || y >= d->h || x < 0 || x >= d->w) {
-                        for (int ch = 0; ch < d->c; ch++)
-                            if (pad_value > o[ch]) o[ch] = pad_value;
-                        continue;
-                    }
-                    const float *px = in + ((size_t)y * d->w + x) * d->c;
-                    for (int ch = 0; ch < d->c; ch++)
-                        if (px[ch] > o[ch]) o[ch] = px[ch];
+                    if (y < 0 || y >= d->h || x < 0 || x >= d->w)
+                        max_scalar_into(o, pad_value, d->c);
+                    else
+                        max_into(o, in + ((size_t)y * d->w + x) * d->c, d->c);
                 }
             }
         }
@@ -28,10 +37,18 @@ void max_pool(const struct window_desc *d, float pad_value, const float *in, flo
 void global_avg_pool(const float *in, int h, int w, int c, float *out)
 {
     const size_t pixels = (size_t)h * w;
+    /* pixel-major (contiguous) in blocks of channels: each channel still sums its
+     * pixels in order, so the result does not depend on the thread count */
+    const int block = 256;
 #pragma omp parallel for schedule(static)
-    for (int ch = 0; ch < c; ch++) {
-        double s = 0;
-        for (size_t p = 0; p < pixels; p++) s += in[p * c + ch];
-        out[ch] = (float)(s / (double)pixels);
+    for (int c0 = 0; c0 < c; c0 += block) {
+        const int n = c - c0 < block ? c - c0 : block;
+        double s[256];
+        for (int k = 0; k < n; k++) s[k] = 0;
+        for (size_t p = 0; p < pixels; p++) {
+            const float *px = in + p * c + c0;
+            for (int k = 0; k < n; k++) s[k] += px[k];
+        }
+        for (int k = 0; k < n; k++) out[c0 + k] = (float)(s[k] / (double)pixels);
     }
 }
