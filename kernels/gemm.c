@@ -7,22 +7,55 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* ------------------------------------------------------------------ B -- */
 
-int gemm_pack_b(const float *b, int k, int n, int ldb, struct gemm_b *out)
+void *gemm_alloc_large(size_t bytes)
+{
+    const size_t huge = 2u << 20;
+    void *p = NULL;
+    if (bytes >= huge) {
+        bytes = (bytes + huge - 1) / huge * huge;
+        if (posix_memalign(&p, huge, bytes) != 0) return NULL;
+        madvise(p, bytes, MADV_HUGEPAGE); /* a hint: failure only costs speed */
+        return p;
+    }
+    return posix_memalign(&p, 64, bytes ? bytes : 64) == 0 ? p : NULL;
+}
+
+int gemm_b_alloc(int k, int n, struct gemm_b *out)
 {
     const int np = (n + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
-    float *d = NULL;
-    if (posix_memalign((void **)&d, 64, (size_t)k * np * sizeof(float) + 64) != 0) return -1;
-    for (int k0 = 0; k0 < k; k0 += GEMM_KC) {
+    float *d = gemm_alloc_large((size_t)k * np * sizeof(float) + 64);
+    if (!d) return -1;
+    *out = (struct gemm_b){k, n, np, d};
+    return 0;
+}
+
+int gemm_pack_b(const float *b, int k, int n, int ldb, const double *col_scale, struct gemm_b *out)
+{
+    const int np = (n + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
+    float *d = gemm_alloc_large((size_t)k * np * sizeof(float) + 64);
+    if (!d) return -1;
+    const int kblocks = (k + GEMM_KC - 1) / GEMM_KC;
+#pragma omp parallel for schedule(static) if ((size_t)k * n > (1u << 18))
+    for (int kb = 0; kb < kblocks; kb++) {
+        const int k0 = kb * GEMM_KC;
         const int kc = k - k0 < GEMM_KC ? k - k0 : GEMM_KC;
         float *block = d + (size_t)k0 * np;
         for (int j0 = 0; j0 < np; j0 += GEMM_NR) {
             float *panel = block + (size_t)(j0 / GEMM_NR) * kc * GEMM_NR;
-            for (int kk = 0; kk < kc; kk++)
-                for (int j = 0; j < GEMM_NR; j++)
-                    panel[kk * GEMM_NR + j] = j0 + j < n ? b[(size_t)(k0 + kk) * ldb + j0 + j] : 0.0f;
+            const int w = n - j0 < GEMM_NR ? n - j0 : GEMM_NR;
+            for (int kk = 0; kk < kc; kk++) {
+                float *dst = panel + (size_t)kk * GEMM_NR;
+                const float *src = b + (size_t)(k0 + kk) * ldb + j0;
+                if (col_scale)
+                    for (int j = 0; j < w; j++) dst[j] = (float)(src[j] * col_scale[j0 + j]);
+                else
+                    memcpy(dst, src, (size_t)w * sizeof(float));
+                for (int j = w; j < GEMM_NR; j++) dst[j] = 0.0f;
+            }
         }
     }
     *out = (struct gemm_b){k, n, np, d};

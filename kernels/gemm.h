@@ -38,9 +38,28 @@ struct gemm_b {
     float *data;   /* k * n_padded floats, 64-byte aligned, owned */
 };
 
-/* Packs row-major b (k x n, row stride ldb) into out. Returns 0, or -1 when out of
- * memory. */
-int gemm_pack_b(const float *b, int k, int n, int ldb, struct gemm_b *out);
+/* Packs row-major b (k x n, row stride ldb) into out, multiplying column j by
+ * col_scale[j] (in double, then rounded) when col_scale is not NULL: that is how a
+ * BatchNorm is folded into the kernel. Returns 0, or -1 when out of memory. */
+int gemm_pack_b(const float *b, int k, int n, int ldb, const double *col_scale, struct gemm_b *out);
+
+/* Allocates a zero-filled packed B for k x n without filling it (for callers that
+ * write the packed layout themselves, see gemm_packed_index). */
+int gemm_b_alloc(int k, int n, struct gemm_b *out);
+
+/* Where element (row kk, column j) of the logical k x n matrix lives in b->data. */
+static inline size_t gemm_packed_index(const struct gemm_b *b, int kk, int j)
+{
+    const int k0 = kk / GEMM_KC * GEMM_KC;
+    const int kc = b->k - k0 < GEMM_KC ? b->k - k0 : GEMM_KC;
+    return (size_t)k0 * b->n_padded + (size_t)(j / GEMM_NR) * kc * GEMM_NR +
+           (size_t)(kk - k0) * GEMM_NR + j % GEMM_NR;
+}
+
+/* Memory for large arrays: 64-byte aligned, and on 2 MiB pages (transparent huge
+ * pages) when large, which saves most page faults when weights are prepared.
+ * Free with free(). NULL when out of memory. */
+void *gemm_alloc_large(size_t bytes);
 
 void gemm_b_free(struct gemm_b *b);
 

@@ -91,28 +91,39 @@ static inline v8 act8(v8 v, enum act_type act, float alpha)
 
 /* ------------------------------------------------------- kernel transform -- */
 
-int winograd_prepare(const float *kernel, int cin, int cout, int m, struct winograd_weights *w)
+int winograd_prepare(const float *kernel, int cin, int cout, int m, const double *col_scale,
+                     struct winograd_weights *w)
 {
     memset(w, 0, sizeof *w);
     if (m != 2 && m != 4) return -1;
     const int alpha = m + 2, npos = alpha * alpha;
     const double(*g)[3] = m == 4 ? g_f4 : (const double(*)[3])g_f2;
-    float *u = malloc((size_t)npos * cin * cout * sizeof(float));
     w->u = calloc((size_t)npos, sizeof *w->u);
+    if (!w->u) return -1;
+    w->m = m;
+    w->alpha = alpha;
+    w->cin = cin;
+    w->cout = cout;
     int failed = 0;
-    if (!u || !w->u) {
-        free(u);
-        free(w->u);
-        w->u = NULL;
-        return -1;
+    for (int pos = 0; pos < npos; pos++) {
+        if (gemm_b_alloc(cin, cout, &w->u[pos]) != 0) {
+            winograd_free(w);
+            return -1;
+        }
+        if (w->u[pos].n_padded > cout) /* zero the padding columns */
+            for (int ci = 0; ci < cin; ci++)
+                for (int co = cout; co < w->u[pos].n_padded; co++)
+                    w->u[pos].data[gemm_packed_index(&w->u[pos], ci, co)] = 0.0f;
     }
-    /* u[pos][ci][co] = sum_{a,b} G[i][a] g[a][b][ci][co] G[j][b], vectorised over the
-     * contiguous co axis (HWIO) and parallel over ci; double precision */
+    /* u[pos][ci][co] = scale[co] * sum_{a,b} G[i][a] g[a][b][ci][co] G[j][b], in double,
+     * vectorised over the contiguous co axis (HWIO), parallel over ci, written straight
+     * into the packed panels (runs of GEMM_NR columns are contiguous there) */
 #pragma omp parallel
     {
         double *k = malloc(sizeof(double) * 9 * (size_t)cout);
         double *gk = malloc(sizeof(double) * 3 * (size_t)alpha * cout);
-        bool ok = k && gk;
+        double *row = malloc(sizeof(double) * (size_t)cout);
+        bool ok = k && gk && row;
 #pragma omp for schedule(static)
         for (int ci = 0; ci < cin; ci++) {
             if (!ok) continue;
@@ -130,10 +141,17 @@ int winograd_prepare(const float *kernel, int cin, int cout, int m, struct winog
             /* u[i][j] = sum_b gk[i][b] G[j][b] */
             for (int i = 0; i < alpha; i++)
                 for (int j = 0; j < alpha; j++) {
-                    float *dst = u + ((size_t)(i * alpha + j) * cin + ci) * cout;
                     const double *r0 = gk + (size_t)(i * 3 + 0) * cout, *r1 = r0 + cout, *r2 = r1 + cout;
-                    for (int co = 0; co < cout; co++)
-                        dst[co] = (float)(r0[co] * g[j][0] + r1[co] * g[j][1] + r2[co] * g[j][2]);
+                    for (int co = 0; co < cout; co++) {
+                        double v = r0[co] * g[j][0] + r1[co] * g[j][1] + r2[co] * g[j][2];
+                        row[co] = col_scale ? v * col_scale[co] : v;
+                    }
+                    const struct gemm_b *u = &w->u[i * alpha + j];
+                    for (int co0 = 0; co0 < cout; co0 += GEMM_NR) {
+                        float *dst = u->data + gemm_packed_index(u, ci, co0);
+                        const int n = cout - co0 < GEMM_NR ? cout - co0 : GEMM_NR;
+                        for (int c = 0; c < n; c++) dst[c] = (float)row[co0 + c];
+                    }
                 }
         }
         if (!ok) {
@@ -142,23 +160,13 @@ int winograd_prepare(const float *kernel, int cin, int cout, int m, struct winog
         }
         free(k);
         free(gk);
+        free(row);
     }
     if (failed) {
-        free(u);
-        free(w->u);
-        w->u = NULL;
+        winograd_free(w);
         return -1;
     }
-    int rc = 0;
-    for (int pos = 0; pos < npos && rc == 0; pos++)
-        rc = gemm_pack_b(u + (size_t)pos * cin * cout, cin, cout, cout, &w->u[pos]);
-    free(u);
-    w->m = m;
-    w->alpha = alpha;
-    w->cin = cin;
-    w->cout = cout;
-    if (rc) winograd_free(w);
-    return rc;
+    return 0;
 }
 
 void winograd_free(struct winograd_weights *w)

@@ -31,9 +31,12 @@ struct winograd_weights {
     size_t block_bytes; /* tuning: bytes of transformed data per block (0 = default) */
 };
 
-/* Transforms kernel (3, 3, cin, cout) (Keras HWIO) for F(m x m, 3 x 3). Returns 0, or
- * -1 when out of memory or m is not 2 or 4. */
-int winograd_prepare(const float *kernel, int cin, int cout, int m, struct winograd_weights *w);
+/* Transforms kernel (3, 3, cin, cout) (Keras HWIO), its column co multiplied by
+ * col_scale[co] when col_scale is not NULL (a folded BatchNorm), for F(m x m, 3 x 3),
+ * straight into the GEMM's packed layout. Returns 0, or -1 when out of memory or m
+ * is not 2 or 4. */
+int winograd_prepare(const float *kernel, int cin, int cout, int m, const double *col_scale,
+                     struct winograd_weights *w);
 
 void winograd_free(struct winograd_weights *w);
 

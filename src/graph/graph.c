@@ -145,7 +145,7 @@ cnnrt_status graph_alloc_weights(struct graph *g, cnnrt_error *err)
             if (cnt == 0 || cnt > ((size_t)1 << 31))
                 return cnnrt_fail(err, CNNRT_E_FORMAT, "layer '%s': weight '%s' has an invalid size",
                                   n->name, n->w[k].role);
-            n->w[k].data = calloc(cnt, sizeof(float));
+            n->w[k].data = malloc(cnt * sizeof(float)); /* filled by the caller */
             if (!n->w[k].data) return CNNRT_NOMEM(err);
         }
     }

@@ -176,51 +176,59 @@ static int plan_linear(struct builder *b, int node, struct step *s)
     const bool conv = n->op == OP_CONV2D;
     const int cout = conv ? n->p.conv.filters : n->p.dense.units;
     const size_t kelems = weight_elems(&n->w[0]);
+    const int rows = (int)(kelems / (size_t)cout); /* K of the GEMM */
     s->cout = cout;
-    s->kernel = aligned_alloc64(kelems * sizeof(float));
     s->bias = aligned_alloc64((size_t)cout * sizeof(float));
     double *scale = malloc((size_t)cout * 2 * sizeof(double));
-    if (!s->kernel || !s->bias || !scale) {
+    if (!s->bias || !scale) {
         free(scale);
         return -1;
     }
     double *shift = scale + cout;
-    memcpy(s->kernel, n->w[0].data, kelems * sizeof(float));
     bool has_bias = conv ? n->p.conv.use_bias : n->p.dense.use_bias;
-    for (int k = 0; k < cout; k++) s->bias[k] = has_bias ? n->w[1].data[k] : 0.0f;
     enum act_type own_act = conv ? n->p.conv.act : n->p.dense.act;
     int last = node;
 
-    /* BatchNorm right after a linear (no activation in between) */
+    /* BatchNorm right after a linear (no activation in between): y = x*scale + shift
+     * per output channel, folded into the kernel columns and the bias */
+    bool folded = false;
     int next = sole_consumer(b, last);
     if (own_act == ACT_LINEAR && next >= 0 && g->nodes[next].op == OP_BATCH_NORM) {
         bn_scale_shift(&g->nodes[next], cout, scale, shift);
-        size_t rows = kelems / (size_t)cout;
-        for (size_t r = 0; r < rows; r++)
-            for (int k = 0; k < cout; k++)
-                s->kernel[r * cout + k] = (float)(s->kernel[r * cout + k] * scale[k]);
-        for (int k = 0; k < cout; k++) s->bias[k] = (float)(s->bias[k] * scale[k] + shift[k]);
-        has_bias = true;
-        if (!fuse(b, s, next)) last = -1;
-        else last = next;
+        folded = true;
+        if (!fuse(b, s, next)) {
+            free(scale);
+            return -1;
+        }
+        last = next;
     }
-    free(scale);
-    if (last < 0) return -1;
+    for (int k = 0; k < cout; k++) {
+        double v = has_bias ? n->w[1].data[k] : 0.0;
+        s->bias[k] = (float)(folded ? v * scale[k] + shift[k] : v);
+    }
+    if (folded) has_bias = true;
     if (!has_bias) {
         aligned_free(s->bias);
         s->bias = NULL;
     }
-    if (conv && !b->p->blas) { /* transform/pack once; the plain copy is not needed */
-        const int cin = (int)(kelems / (size_t)cout / ((size_t)s->win.kh * s->win.kw));
+    const double *col_scale = folded ? scale : NULL;
+    int rc = 0;
+    if (conv && !b->p->blas) { /* pack or Winograd-transform once, straight from the graph */
+        const int cin = rows / (s->win.kh * s->win.kw);
         const int tile = winograd_tile(b->p, &s->win, cin);
-        if (tile) {
-            if (winograd_prepare(s->kernel, cin, cout, tile, &s->wino) != 0) return -1;
-        } else if (gemm_pack_b(s->kernel, (int)(kelems / (size_t)cout), cout, cout, &s->packed) != 0) {
-            return -1;
-        }
-        aligned_free(s->kernel);
-        s->kernel = NULL;
+        if (tile) rc = winograd_prepare(n->w[0].data, cin, cout, tile, col_scale, &s->wino);
+        else rc = gemm_pack_b(n->w[0].data, rows, cout, cout, col_scale, &s->packed);
+    } else { /* dense, or the BLAS path: a folded plain copy */
+        s->kernel = aligned_alloc64(kelems * sizeof(float));
+        if (!s->kernel) rc = -1;
+        else
+            for (size_t r = 0; r < (size_t)rows; r++)
+                for (int k = 0; k < cout; k++)
+                    s->kernel[r * cout + k] =
+                        folded ? (float)(n->w[0].data[r * cout + k] * scale[k]) : n->w[0].data[r * cout + k];
     }
+    free(scale);
+    if (rc != 0) return -1;
 
     /* activation: the layer's own, or a following Activation/ReLU/LeakyReLU */
     s->act1 = own_act;
@@ -449,7 +457,7 @@ static cnnrt_status plan_memory(struct plan *p, cnnrt_error *err)
     free(order);
     free(placed);
     p->arena_floats = total;
-    p->arena = aligned_alloc64(total * sizeof(float));
+    p->arena = alloc_large(total * sizeof(float));
     if (!p->arena) return CNNRT_NOMEM(err);
     memset(p->arena, 0, total * sizeof(float));
     return CNNRT_OK;
