@@ -629,6 +629,26 @@ const char *h5_format_dims(const struct h5_dataset *d, char *buf, size_t len)
     return buf;
 }
 
+/* Index of the first NaN or infinity in x[0..n), or n. Scans in blocks with a
+ * branch-free (vectorisable) test: an all-ones exponent. */
+static size_t first_non_finite(const float *x, size_t n)
+{
+    const size_t block = 4096;
+    for (size_t b = 0; b < n; b += block) {
+        const size_t end = b + block < n ? b + block : n;
+        uint32_t any = 0;
+        for (size_t i = b; i < end; i++) {
+            uint32_t bits;
+            memcpy(&bits, &x[i], sizeof bits);
+            any |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
+        }
+        if (any)
+            for (size_t i = b; i < end; i++)
+                if (!isfinite(x[i])) return i;
+    }
+    return n;
+}
+
 cnnrt_status keras_h5_read(struct keras_h5 *f, int l, int w, float *dst, size_t count,
                            cnnrt_error *err)
 {
@@ -656,14 +676,14 @@ cnnrt_status keras_h5_read(struct keras_h5 *f, int l, int w, float *dst, size_t 
                           "  likely cause: a corrupt or truncated file.\n"
                           "  fix: download the weights file again.",
                           f->path, L->name, d->name, why[0] ? why : "HDF5 read error");
-    for (size_t i = 0; i < count; i++)
-        if (!isfinite(dst[i]))
+    size_t bad = first_non_finite(dst, count);
+    if (bad < count)
             return cnnrt_fail(err, CNNRT_E_FORMAT,
                               "%s: layer '%s', weight '%s' holds NaN or infinite values (element "
                               "%zu).\n"
                               "  likely cause: training diverged before the weights were saved, or "
                               "the file is corrupt.",
-                              f->path, L->name, d->name, i);
+                              f->path, L->name, d->name, bad);
     return CNNRT_OK;
 }
 
