@@ -151,9 +151,10 @@ static void bn_scale_shift(const struct node *bn, int c, double *scale, double *
  * enough input channels for the transformed GEMMs to pay. F(4x4) needs 36 transformed
  * weights per 9 (4x the memory) and enough 4x4 output tiles to reuse them: it is used
  * from about 24x24 outputs; F(2x2) (16 per 9) on the small maps (13x13, 14x14), where
- * F(4x4)'s extra weight memory would cost hundreds of MB for YOLOv3 for a small gain;
- * direct below that (7x7), where neither wins. Measured per layer on this machine
- * (README, "Performance"). CNNRT_WINOGRAD=0|2|4 overrides. */
+ * F(4x4)'s extra weight memory would cost hundreds of MB for YOLOv3 for a small gain,
+ * and on 7x7 (ResNet50's last stage), where F(4x4)'s padded tiles waste most work;
+ * direct below that. Measured per layer on this machine (README, "Performance").
+ * CNNRT_WINOGRAD=0|2|4 overrides. */
 static int winograd_tile(const struct plan *p, const struct window_desc *w, int cin)
 {
     if (p->winograd == 0 || w->kh != 3 || w->kw != 3 || w->sh != 1 || w->sw != 1 || cin < 32)
@@ -162,7 +163,7 @@ static int winograd_tile(const struct plan *p, const struct window_desc *w, int 
     const int tiles4 = ((w->oh + 3) / 4) * ((w->ow + 3) / 4);
     const int tiles2 = ((w->oh + 1) / 2) * ((w->ow + 1) / 2);
     if (tiles4 >= 36) return 4;
-    if (tiles2 >= 36) return 2;
+    if (tiles2 >= 16) return 2;
     return 0;
 }
 
