@@ -320,7 +320,9 @@ cnnrt_status cnnrt_detector_input(const cnnrt_image *img, int net_w, int net_h, 
                                   float *out, cnnrt_letterbox *lb);
 
 /* Maps boxes from network input pixels to original image pixels,
- * x_image = (x - off_x) * image_w / new_w (same for y), and clips them to the image. */
+ * x_image = (x - off_x) * image_w / new_w (same for y), and clips them to the image.
+ * Boxes left without area (wholly in the letterbox padding) are removed; the others
+ * keep their order. */
 void cnnrt_letterbox_to_image(const cnnrt_letterbox *lb, cnnrt_detections *d);
 
 /* One YOLO output head and its anchors. */

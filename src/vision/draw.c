@@ -1,6 +1,7 @@
 /* draw.c - detections drawn on an image (boxes and labels, text from stb_easy_font's
  * quads scaled up), and object crops. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,14 @@ cnnrt_status cnnrt_draw_detections(cnnrt_image *img, const cnnrt_detections *d,
     const int thick = side >= 600 ? side / 300 : 2;
     const int scale = side >= 1200 ? 3 + (side - 1200) / 800 : 2;
     const int pad = scale;
+    /* placed labels (x0, y0, x1, y1), so that labels of one box stack instead of
+     * covering each other */
+    int(*placed)[4] = malloc((size_t)(d->count > 0 ? d->count : 1) * sizeof *placed);
+    int n_placed = 0;
+    if (!placed) {
+        free(vbuf);
+        return CNNRT_NOMEM(err);
+    }
     /* boxes first, then labels, so that no box crosses a label */
     for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < d->count; i++) {
@@ -124,11 +133,25 @@ cnnrt_status cnnrt_draw_detections(cnnrt_image *img, const cnnrt_detections *d,
             int ly = y0 - th >= 0 ? y0 - th : y0; /* above the box, else inside its top */
             int lx = x0 + tw <= img->width ? x0 : img->width - tw;
             if (lx < 0) lx = 0;
+            for (int tries = 0; tries < 16; tries++) {
+                bool hit = false;
+                for (int k = 0; k < n_placed && !hit; k++)
+                    hit = lx < placed[k][2] && placed[k][0] < lx + tw && ly < placed[k][3] &&
+                          placed[k][1] < ly + th;
+                if (!hit) break;
+                ly += th;
+            }
+            placed[n_placed][0] = lx;
+            placed[n_placed][1] = ly;
+            placed[n_placed][2] = lx + tw;
+            placed[n_placed][3] = ly + th;
+            n_placed++;
             fill_rect(img, lx, ly, lx + tw, ly + th, colour);
             double luma = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2];
             static const unsigned char black[3] = {0, 0, 0}, white[3] = {255, 255, 255};
             draw_text(img, lx + pad, ly + pad, text, scale, luma > 140 ? black : white, vbuf);
         }
+    free(placed);
     free(vbuf);
     return CNNRT_OK;
 }

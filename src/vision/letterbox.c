@@ -69,11 +69,14 @@ void cnnrt_letterbox_to_image(const cnnrt_letterbox *lb, cnnrt_detections *d)
 {
     const double sx = (double)lb->image_w / lb->new_w, sy = (double)lb->image_h / lb->new_h;
     const float w = (float)lb->image_w, h = (float)lb->image_h;
+    int kept = 0;
     for (int i = 0; i < d->count; i++) {
-        cnnrt_detection *b = &d->items[i];
-        b->x1 = clampf((float)((b->x1 - lb->off_x) * sx), w);
-        b->x2 = clampf((float)((b->x2 - lb->off_x) * sx), w);
-        b->y1 = clampf((float)((b->y1 - lb->off_y) * sy), h);
-        b->y2 = clampf((float)((b->y2 - lb->off_y) * sy), h);
+        cnnrt_detection b = d->items[i];
+        b.x1 = clampf((float)((b.x1 - lb->off_x) * sx), w);
+        b.x2 = clampf((float)((b.x2 - lb->off_x) * sx), w);
+        b.y1 = clampf((float)((b.y1 - lb->off_y) * sy), h);
+        b.y2 = clampf((float)((b.y2 - lb->off_y) * sy), h);
+        if (b.x2 > b.x1 && b.y2 > b.y1) d->items[kept++] = b; /* else all in the padding */
     }
+    d->count = kept;
 }
