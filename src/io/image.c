@@ -102,21 +102,23 @@ cnnrt_status cnnrt_image_resize_bilinear(const cnnrt_image *img, int dst_w, int 
     if (!img || !img->pixels || img->channels != 3 || dst_w <= 0 || dst_h <= 0 || !out)
         return CNNRT_E_USAGE;
     const int sw = img->width, sh = img->height;
-    const float sx = (float)sw / dst_w, sy = (float)sh / dst_h;
+    /* sampling positions in double: in float, a 1352-pixel row is off by up to 1e-4
+     * pixel, which shows at 1e-4 in a deep network's outputs */
+    const double sx = (double)sw / dst_w, sy = (double)sh / dst_h;
     for (int y = 0; y < dst_h; y++) {
-        float fy = (y + 0.5f) * sy - 0.5f;
+        double fy = (y + 0.5) * sy - 0.5;
         if (fy < 0) fy = 0;
         int y0 = (int)fy;
         if (y0 > sh - 1) y0 = sh - 1;
         int y1 = y0 + 1 < sh ? y0 + 1 : sh - 1;
-        float wy = fy - y0;
+        float wy = (float)(fy - y0);
         for (int x = 0; x < dst_w; x++) {
-            float fx = (x + 0.5f) * sx - 0.5f;
+            double fx = (x + 0.5) * sx - 0.5;
             if (fx < 0) fx = 0;
             int x0 = (int)fx;
             if (x0 > sw - 1) x0 = sw - 1;
             int x1 = x0 + 1 < sw ? x0 + 1 : sw - 1;
-            float wx = fx - x0;
+            float wx = (float)(fx - x0);
             const unsigned char *p00 = img->pixels + ((size_t)y0 * sw + x0) * 3;
             const unsigned char *p01 = img->pixels + ((size_t)y0 * sw + x1) * 3;
             const unsigned char *p10 = img->pixels + ((size_t)y1 * sw + x0) * 3;
