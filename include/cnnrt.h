@@ -234,6 +234,141 @@ void cnnrt_labels_free(cnnrt_labels *labels);
 cnnrt_status cnnrt_npy_save(const char *path, const int *shape, int rank, const float *data,
                             cnnrt_error *err);
 
+/* ------------------------------------------------------------- detection -- */
+/*
+ * YOLOv3 object detection (README, "Object detection"; FORMATS.md sections 3-4):
+ *
+ *     cnnrt_detection_config cfg;                        // labels + anchors
+ *     cnnrt_detection_config_load("detection_config.json", &cfg, &err);
+ *     cnnrt_letterbox lb;
+ *     cnnrt_detector_input(&img, 416, 416, 1, input, &lb); // letterboxed, /255
+ *     cnnrt_model_run(m, input, 416 * 416 * 3);
+ *     cnnrt_yolo_head heads[3];
+ *     cnnrt_yolo_heads(m, &cfg, heads, 3, &err);         // outputs paired with anchors
+ *     cnnrt_detections d = {0};
+ *     cnnrt_yolo_decode(heads, 3, cfg.labels.count, 416, 416, 0.5f, &d, &err);
+ *     cnnrt_letterbox_to_image(&lb, &d);                 // original pixels, clipped
+ *     cnnrt_nms(&d, 0.45f);                              // per class, best first
+ *     cnnrt_detections_free(&d);
+ *
+ * Boxes are continuous pixel coordinates: x1 <= x2, y1 <= y2; a box covering a whole
+ * W x H image is (0, 0, W, H).
+ */
+
+/* Most output heads and anchors per head a detection config may have. */
+#define CNNRT_DETECTION_MAX_HEADS 8
+#define CNNRT_DETECTION_MAX_ANCHORS 16
+
+/* One detected object. */
+typedef struct cnnrt_detection {
+    int class_index; /* index into the config's labels */
+    float score;     /* sigmoid(objectness) * sigmoid(class logit), 0..1 */
+    float x1, y1, x2, y2;
+} cnnrt_detection;
+
+/* A growable list of detections. Zero-initialise; free with cnnrt_detections_free. */
+typedef struct cnnrt_detections {
+    cnnrt_detection *items; /* count entries, owned by the list */
+    int count, cap;
+} cnnrt_detections;
+
+void cnnrt_detections_free(cnnrt_detections *d);
+
+/* ImageAI's detection_config.json: class names and anchors. */
+typedef struct cnnrt_detection_config {
+    cnnrt_labels labels;   /* the class count is labels.count */
+    int n_heads;           /* anchor lists, coarsest grid first */
+    int anchors_per_head;
+    /* anchors[h][a] = (width, height) in network input pixels of anchor a of head h */
+    float anchors[CNNRT_DETECTION_MAX_HEADS][CNNRT_DETECTION_MAX_ANCHORS][2];
+} cnnrt_detection_config;
+
+/* Reads {"labels": [names...], "anchors": ...}. Anchors come in two forms:
+ *  - ImageAI 2.x: a list per head, coarsest grid first, each (w, h, w, h, ...) as ImageAI
+ *    uses them: [[116,90, 156,198, 373,326], [30,61, ...], [10,13, ...]];
+ *  - ImageAI 3.x / Darknet: one flat list of (w, h) pairs, smallest anchor first, three
+ *    per head; the coarsest grid takes the last three (Darknet's masks 6,7,8 / 3,4,5 /
+ *    0,1,2).
+ * Other keys are ignored. On failure cfg is left empty. Free with
+ * cnnrt_detection_config_free. */
+cnnrt_status cnnrt_detection_config_load(const char *path, cnnrt_detection_config *cfg,
+                                         cnnrt_error *err);
+
+void cnnrt_detection_config_free(cnnrt_detection_config *cfg);
+
+/* Where the image sits inside the network input. */
+typedef struct cnnrt_letterbox {
+    int image_w, image_h; /* original image */
+    int net_w, net_h;     /* network input */
+    int new_w, new_h;     /* the resized image inside the input */
+    int off_x, off_y;     /* its top-left corner in the input */
+} cnnrt_letterbox;
+
+/* Geometry of the network input for an image_w x image_h image. letterbox = 1 keeps
+ * the aspect ratio (Darknet, keras-yolo3, ImageAI ObjectDetection): the limiting side
+ * becomes the network side exactly, the other is floor(side * net / limiting side) in
+ * integer arithmetic (at least 1), centred at offset floor((net - new) / 2).
+ * letterbox = 0 stretches the image over the whole input (ImageAI
+ * CustomObjectDetection). */
+cnnrt_status cnnrt_letterbox_compute(int image_w, int image_h, int net_w, int net_h, int letterbox,
+                                     cnnrt_letterbox *lb);
+
+/* Detector input: img resized (cnnrt_image_resize_bilinear) into the geometry of
+ * cnnrt_letterbox_compute, on a 0.5 gray canvas, values / 255 in 0..1. out holds
+ * net_w*net_h*3 floats (NHWC, RGB); *lb (may be NULL) receives the geometry. */
+cnnrt_status cnnrt_detector_input(const cnnrt_image *img, int net_w, int net_h, int letterbox,
+                                  float *out, cnnrt_letterbox *lb);
+
+/* Maps boxes from network input pixels to original image pixels,
+ * x_image = (x - off_x) * image_w / new_w (same for y), and clips them to the image.
+ * Boxes left without area (wholly in the letterbox padding) are removed; the others
+ * keep their order. */
+void cnnrt_letterbox_to_image(const cnnrt_letterbox *lb, cnnrt_detections *d);
+
+/* One YOLO output head and its anchors. */
+typedef struct cnnrt_yolo_head {
+    const float *data;      /* (h, w, n_anchors * (5 + classes)), NHWC; not owned */
+    cnnrt_shape shape;
+    const float *anchors;   /* n_anchors (width, height) pairs in network pixels; not owned */
+    int n_anchors;
+} cnnrt_yolo_head;
+
+/* Pairs the outputs of the last run of m with the anchor lists of cfg: the coarsest
+ * grid gets cfg's list 0. Checks that the head counts agree and that every head has
+ * anchors_per_head * (5 + classes) channels. heads holds max_heads entries; the
+ * pointers stay valid as long as cnnrt_model_output's and cfg's. */
+cnnrt_status cnnrt_yolo_heads(cnnrt_model *m, const cnnrt_detection_config *cfg,
+                              cnnrt_yolo_head *heads, int max_heads, cnnrt_error *err);
+
+/* Decodes YOLOv3 heads (channel = anchor * (5 + classes) + k, k over tx, ty, tw, th,
+ * objectness, class logits): centre = ((cell + sigmoid(t)) / grid) * net, size =
+ * anchor * exp(t), score = sigmoid(obj) * sigmoid(class). Appends one detection per
+ * (cell, anchor, class) whose score is > threshold, box in network input pixels.
+ * Fails (CNNRT_E_NOMEM) past 2^20 candidates: raise the threshold. */
+cnnrt_status cnnrt_yolo_decode(const cnnrt_yolo_head *heads, int n_heads, int n_classes, int net_w,
+                               int net_h, float threshold, cnnrt_detections *d, cnnrt_error *err);
+
+/* Non-maximum suppression per class, in place: in descending score order, a detection
+ * is dropped when its IoU with a kept one of the same class is > iou_threshold. The
+ * survivors are left sorted by descending score (ties: class, then earlier first). */
+void cnnrt_nms(cnnrt_detections *d, float iou_threshold);
+
+/* Intersection over union of two boxes (0 when either is empty). */
+float cnnrt_box_iou(const cnnrt_detection *a, const cnnrt_detection *b);
+
+/* Colour (RGB) used for a class: distinct hues for neighbouring indices. */
+void cnnrt_class_colour(int class_index, unsigned char rgb[3]);
+
+/* Draws each detection on img (RGB) in place: a box in its class colour and a label
+ * "name 97.12%" on a filled background. labels names the classes. */
+cnnrt_status cnnrt_draw_detections(cnnrt_image *img, const cnnrt_detections *d,
+                                   const cnnrt_labels *labels, cnnrt_error *err);
+
+/* Copies the pixels of box (rounded to whole pixels, clipped, at least 1x1) of img
+ * into a new image *out (free with cnnrt_image_free). */
+cnnrt_status cnnrt_image_crop(const cnnrt_image *img, const cnnrt_detection *box, cnnrt_image *out,
+                              cnnrt_error *err);
+
 /* ------------------------------------------------------------- threading -- */
 
 /* Number of cores OpenMP will use by default. */

@@ -118,3 +118,34 @@ void cli_print_json_string(const char *s)
     }
     putchar('"');
 }
+
+bool cli_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+int cli_dump_outputs(const char *program, const char *dir, const char *image, cnnrt_model *m)
+{
+    for (int i = 0; i < cnnrt_model_output_count(m); i++) {
+        cnnrt_shape s;
+        const float *y = cnnrt_model_output(m, i, &s);
+        if (!y) {
+            cli_error(program, "output %d of the model is not available", i);
+            return EXIT_INTERNAL;
+        }
+        int shape[4] = {1, s.h, s.w, s.c}, rank = 4;
+        if (s.h == 1 && s.w == 1) {
+            shape[1] = s.c;
+            rank = 2;
+        }
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s.out%d.npy", dir, cli_basename(image), i);
+        cnnrt_error err;
+        if (cnnrt_npy_save(path, shape, rank, y, &err)) {
+            cli_error(program, "%s", err.message);
+            return cnnrt_status_exit_code(err.status);
+        }
+    }
+    return EXIT_OK;
+}

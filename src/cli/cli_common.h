@@ -45,4 +45,12 @@ const char *cli_resolve_data_path(const char *relative, char *buf, size_t len);
 /* Writes a JSON string literal (quotes, escapes) to stdout. */
 void cli_print_json_string(const char *s);
 
+/* True when paths a and b name the same existing file (same device and inode). */
+bool cli_same_file(const char *a, const char *b);
+
+/* Writes every output of the last run of m as DIR/<image file name>.out<i>.npy,
+ * float32 NHWC with shape (1, H, W, C) (a vector output: (1, C)). Prints errors;
+ * returns an exit code. */
+int cli_dump_outputs(const char *program, const char *dir, const char *image, cnnrt_model *m);
+
 #endif
