@@ -144,27 +144,6 @@ static int load_model(const struct options *o, cnnrt_model *m, const cnnrt_label
     return EXIT_OK;
 }
 
-static int dump_outputs(const char *dir, const char *image, cnnrt_model *m)
-{
-    for (int i = 0; i < cnnrt_model_output_count(m); i++) {
-        cnnrt_shape s;
-        const float *y = cnnrt_model_output(m, i, &s);
-        int shape[4] = {1, s.h, s.w, s.c}, rank = 4;
-        if (s.h == 1 && s.w == 1) {
-            shape[1] = s.c;
-            rank = 2;
-        }
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s.out%d.npy", dir, cli_basename(image), i);
-        cnnrt_error err;
-        if (cnnrt_npy_save(path, shape, rank, y, &err)) {
-            cli_error(PROGRAM, "%s", err.message);
-            return cnnrt_status_exit_code(err.status);
-        }
-    }
-    return EXIT_OK;
-}
-
 static void print_result(const struct options *o, const char *image, const cnnrt_labels *labels,
                          const cnnrt_class_score *top, int n)
 {
@@ -268,7 +247,7 @@ int main(int argc, char **argv)
         int n = cnnrt_top_k(probs, n_classes, (int)o.top, top);
         print_result(&o, o.images[i], &labels, top, n);
         if (o.dump_dir) {
-            int drc = dump_outputs(o.dump_dir, o.images[i], m);
+            int drc = cli_dump_outputs(PROGRAM, o.dump_dir, o.images[i], m);
             if (drc) {
                 rc = drc;
                 break;
