@@ -46,17 +46,15 @@ static bool epilogue_is_identity(const struct epilogue *ep)
 void epilogue_apply(const struct epilogue *ep, size_t pixels, int n, float *out, int ldo)
 {
     if (epilogue_is_identity(ep)) return;
+    /* the reference loop on chunks of pixels, in parallel */
+    const size_t chunk = 64;
+    const long chunks = (long)((pixels + chunk - 1) / chunk);
 #pragma omp parallel for schedule(static)
-    for (size_t p = 0; p < pixels; p++) {
-        float *row = out + p * (size_t)ldo;
-        const float *res = ep->residual ? ep->residual + p * (size_t)ep->ldr : NULL;
-        for (int k = 0; k < n; k++) {
-            float v = row[k];
-            if (ep->bias) v += ep->bias[k];
-            v = act_apply(ep->act1, ep->alpha1, v);
-            if (res) v += res[k];
-            row[k] = act_apply(ep->act2, ep->alpha2, v);
-        }
+    for (long c = 0; c < chunks; c++) {
+        const size_t p0 = (size_t)c * chunk;
+        struct epilogue part = *ep;
+        if (part.residual) part.residual += p0 * (size_t)ep->ldr;
+        epilogue_apply_ref(&part, pixels - p0 < chunk ? pixels - p0 : chunk, n, out + p0 * (size_t)ldo, ldo);
     }
 }
 

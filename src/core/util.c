@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/error.h"
 
@@ -102,6 +103,48 @@ void *alloc_large(size_t bytes)
 }
 
 void aligned_free(void *p) { free(p); }
+
+char *atomic_tmp_name(const char *path)
+{
+    size_t len = strlen(path) + 32;
+    char *tmp = malloc(len);
+    if (tmp) snprintf(tmp, len, "%s.tmp%ld", path, (long)getpid());
+    return tmp;
+}
+
+cnnrt_status atomic_file_open(struct atomic_file *af, const char *path, cnnrt_error *err)
+{
+    af->path = path;
+    af->f = NULL;
+    af->tmp = atomic_tmp_name(path);
+    if (!af->tmp) return CNNRT_NOMEM(err);
+    af->f = fopen(af->tmp, "wb");
+    if (!af->f) {
+        cnnrt_status st = cnnrt_fail(err, CNNRT_E_IO, "%s: cannot write: %s", path, strerror(errno));
+        free(af->tmp);
+        af->tmp = NULL;
+        return st;
+    }
+    return CNNRT_OK;
+}
+
+cnnrt_status atomic_file_finish(struct atomic_file *af, bool ok, cnnrt_error *err)
+{
+    int saved = 0;
+    if (ok && ferror(af->f)) ok = false, saved = errno;
+    if (fclose(af->f) != 0 && ok) ok = false, saved = errno;
+    if (ok && rename(af->tmp, af->path) != 0) ok = false, saved = errno;
+    cnnrt_status st = CNNRT_OK;
+    if (!ok) {
+        st = cnnrt_fail(err, CNNRT_E_IO, "%s: writing failed%s%s", af->path, saved ? ": " : "",
+                        saved ? strerror(saved) : "");
+        remove(af->tmp);
+    }
+    free(af->tmp);
+    af->tmp = NULL;
+    af->f = NULL;
+    return st;
+}
 
 double now_seconds(void)
 {

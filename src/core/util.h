@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "cnnrt.h"
 
@@ -42,6 +43,25 @@ void *aligned_alloc64(size_t bytes);
  * weights and the arena). Free with aligned_free. */
 void *alloc_large(size_t bytes);
 void aligned_free(void *p);
+
+/* Output written under a temporary name beside its final path and renamed into place
+ * only when complete, so that a reader never sees a partial file. */
+struct atomic_file {
+    FILE *f;         /* write here */
+    char *tmp;       /* the temporary name */
+    const char *path;
+};
+
+/* Opens a temporary file for path. */
+cnnrt_status atomic_file_open(struct atomic_file *af, const char *path, cnnrt_error *err);
+
+/* Closes the file; if ok (and closing succeeded) renames it to its path, else removes
+ * it. Returns the first failure as an error naming path. */
+cnnrt_status atomic_file_finish(struct atomic_file *af, bool ok, cnnrt_error *err);
+
+/* "path.tmp<pid>", malloc'd (NULL when out of memory): for writers that create the
+ * file by name (HDF5). */
+char *atomic_tmp_name(const char *path);
 
 /* Monotonic clock in seconds. */
 double now_seconds(void);

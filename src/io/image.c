@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <stb_image.h>
 #include <stb_image_write.h>
@@ -89,30 +88,14 @@ cnnrt_status cnnrt_image_save(const char *path, const cnnrt_image *img, cnnrt_er
     if (!png && !jpg)
         return cnnrt_fail(err, CNNRT_E_USAGE, "%s: output images must end in .jpg, .jpeg or .png",
                           path);
-    size_t tlen = strlen(path) + 32;
-    char *tmp = malloc(tlen);
-    if (!tmp) return CNNRT_NOMEM(err);
-    snprintf(tmp, tlen, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        cnnrt_status st = cnnrt_fail(err, CNNRT_E_IO, "%s: cannot write: %s", path, strerror(errno));
-        free(tmp);
-        return st;
-    }
-    int ok = png ? stbi_write_png_to_func(write_cb, f, img->width, img->height, img->channels,
+    struct atomic_file af;
+    cnnrt_status st = atomic_file_open(&af, path, err);
+    if (st) return st;
+    int ok = png ? stbi_write_png_to_func(write_cb, af.f, img->width, img->height, img->channels,
                                           img->pixels, img->width * img->channels)
-                 : stbi_write_jpg_to_func(write_cb, f, img->width, img->height, img->channels,
+                 : stbi_write_jpg_to_func(write_cb, af.f, img->width, img->height, img->channels,
                                           img->pixels, 90);
-    bool failed = !ok || ferror(f);
-    if (fclose(f) != 0) failed = true;
-    if (!failed && rename(tmp, path) != 0) failed = true;
-    cnnrt_status st = CNNRT_OK;
-    if (failed) {
-        st = cnnrt_fail(err, CNNRT_E_IO, "%s: writing the image failed: %s", path, strerror(errno));
-        remove(tmp);
-    }
-    free(tmp);
-    return st;
+    return atomic_file_finish(&af, ok != 0, err);
 }
 
 cnnrt_status cnnrt_image_resize_bilinear(const cnnrt_image *img, int dst_w, int dst_h, float *out)

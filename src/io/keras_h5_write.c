@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/error.h"
 #include "core/util.h"
@@ -197,12 +196,10 @@ cnnrt_status keras_h5_write(const struct graph *g, const char *path, const struc
     cnnrt_status st = naming_scheme_apply(g, o->scheme, &names, err);
     if (st) return st;
     int *order = malloc((size_t)g->n_nodes * sizeof *order);
-    size_t tlen = strlen(path) + 32;
-    char *tmp = malloc(tlen);
+    char *tmp = atomic_tmp_name(path);
     if (!order || !tmp) st = CNNRT_NOMEM(err);
     if (!st) st = keras_layer_order(g, order, err);
     if (!st) {
-        snprintf(tmp, tlen, "%s.tmp%ld", path, (long)getpid());
         st = write_file(g, tmp, o, names, order, err);
         if (!st && rename(tmp, path) != 0)
             st = cnnrt_fail(err, CNNRT_E_IO, "%s: cannot rename the finished file into place", path);

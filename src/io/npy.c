@@ -4,10 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cnnrt.h"
 #include "core/error.h"
+#include "core/util.h"
 
 cnnrt_status cnnrt_npy_save(const char *path, const int *shape, int rank, const float *data,
                             cnnrt_error *err)
@@ -27,27 +27,12 @@ cnnrt_status cnnrt_npy_save(const char *path, const int *shape, int rank, const 
     int padded = (total + 63) / 64 * 64;
     while (pos < padded - 10 - 1) header[pos++] = ' ';
     header[pos++] = '\n';
-    size_t tlen = strlen(path) + 32;
-    char *tmp = malloc(tlen);
-    if (!tmp) return CNNRT_NOMEM(err);
-    snprintf(tmp, tlen, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        cnnrt_status st = cnnrt_fail(err, CNNRT_E_IO, "%s: cannot write: %s", path, strerror(errno));
-        free(tmp);
-        return st;
-    }
+    struct atomic_file af;
+    cnnrt_status st = atomic_file_open(&af, path, err);
+    if (st) return st;
     unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(pos & 0xff),
                              (unsigned char)(pos >> 8)};
-    bool ok = fwrite(pre, 1, 10, f) == 10 && fwrite(header, 1, (size_t)pos, f) == (size_t)pos &&
-              fwrite(data, sizeof(float), count, f) == count;
-    if (fclose(f) != 0) ok = false;
-    if (ok && rename(tmp, path) != 0) ok = false;
-    cnnrt_status st = CNNRT_OK;
-    if (!ok) {
-        st = cnnrt_fail(err, CNNRT_E_IO, "%s: writing failed: %s", path, strerror(errno));
-        remove(tmp);
-    }
-    free(tmp);
-    return st;
+    bool ok = fwrite(pre, 1, 10, af.f) == 10 && fwrite(header, 1, (size_t)pos, af.f) == (size_t)pos &&
+              fwrite(data, sizeof(float), count, af.f) == count;
+    return atomic_file_finish(&af, ok, err);
 }
