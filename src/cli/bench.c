@@ -310,6 +310,7 @@ struct report {
     int threads;
     double first_ms;
     struct stats st;
+    const double *times;    /* the timed runs in run order, ms */
     double gflop;           /* per image */
     double peak_per_core;   /* GFLOP/s */
     const char *peak_how;
@@ -407,6 +408,9 @@ static void print_json(const struct report *r)
            1e3 / r->st.median, r->gflop, gflops, peak, r->peak_how, 100.0 * gflops / peak);
     printf(", \"peak_rss_mb\": %.2f, \"arena_mb\": %.3f, \"scratch_mb\": %.3f", r->rss_mb,
            (double)p->arena_floats * 4 / 1048576.0, (double)p->scratch_floats * 4 / 1048576.0);
+    printf(", \"times_ms\": [");
+    for (long i = 0; i < o->iters; i++) printf("%s%.3f", i ? ", " : "", r->times[i]);
+    printf("]");
     if (o->per_layer) {
         printf(", \"profiled_runs\": %d, \"layers\": [", p->runs);
         for (int i = 0; i < p->n_steps; i++) {
@@ -454,7 +458,7 @@ int main(int argc, char **argv)
 
     cnnrt_model *m = cnnrt_model_new();
     float *x = NULL;
-    double *times = NULL;
+    double *times = NULL, *sorted = NULL;
     if (!m) {
         cli_error(PROGRAM, "out of memory");
         return EXIT_INTERNAL;
@@ -470,7 +474,8 @@ int main(int argc, char **argv)
     size_t n = shape_elems(r.in.h, r.in.w, r.in.c);
     x = malloc(n * sizeof *x);
     times = malloc((size_t)o.iters * sizeof *times);
-    if (!x || !times) {
+    sorted = malloc((size_t)o.iters * sizeof *sorted);
+    if (!x || !times || !sorted) {
         cli_error(PROGRAM, "out of memory");
         rc = EXIT_INTERNAL;
         goto done;
@@ -486,7 +491,9 @@ int main(int argc, char **argv)
     r.first_ms = now_ms() - t0;
     if ((rc = time_runs(m, x, n, o.warmup, NULL))) goto done;
     if ((rc = time_runs(m, x, n, o.iters, times))) goto done;
-    r.st = stats_of(times, (int)o.iters);
+    memcpy(sorted, times, (size_t)o.iters * sizeof *times);
+    r.st = stats_of(sorted, (int)o.iters);
+    r.times = times;
 
     if (o.per_layer) { /* separate profiled runs, so the headline numbers carry no timers */
         for (int i = 0; i < m->plan.n_steps; i++) m->plan.steps[i].seconds = 0;
@@ -514,6 +521,7 @@ int main(int argc, char **argv)
 done:
     free(x);
     free(times);
+    free(sorted);
     cnnrt_model_free(m);
     return rc;
 }
