@@ -48,11 +48,14 @@ def opencv_peer(arch, files, x, threads):
         weights, cfg = files.split(",")
         net = cv2.dnn.readNetFromDarknet(cfg, weights)
         layer_names = net.getLayerNames()
-        # the [yolo] layers' inputs: the linear output convs
+        # the [yolo] layers' inputs: the linear output convs (OpenCV may put a permute
+        # layer between them)
         names = []
         for yolo in net.getUnconnectedOutLayersNames():
-            idx = layer_names.index(yolo)
-            names.append(layer_names[idx - 1])
+            idx = layer_names.index(yolo) - 1
+            while not layer_names[idx].startswith("conv_"):
+                idx -= 1
+            names.append(layer_names[idx])
     net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
     net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
 
