@@ -372,7 +372,7 @@ static void print_text(const struct report *r)
            r->lt.graph_ms, r->lt.synthetic ? "synthetic weights" : "weights", r->lt.weights_ms,
            r->lt.prepare_ms, r->lt.synthetic ? "; total excludes the synthetic weights" : "");
     printf("first run:   %.2f ms\n", r->first_ms);
-    printf("latency:     min %.2f  median %.2f  p90 %.2f  mean %.2f  max %.2f ms  (%ld runs after %ld warm-up)\n",
+    printf("latency:     min %.2f  median %.2f  p90 %.2f  mean %.2f  max %.2f ms  (%ld timed runs after %ld warm-up)\n",
            r->st.min, r->st.median, r->st.p90, r->st.mean, r->st.max, o->iters, o->warmup);
     printf("throughput:  %.2f images/s, %.2f GFLOP per image, %.1f GFLOP/s = %.1f%% of peak\n",
            1e3 / r->st.median, r->gflop, gflops, 100.0 * gflops / peak);
