@@ -57,7 +57,7 @@ struct options {
     const char *model, *weights, *input, *dump_dir;
     long seed, size, classes, threads, iters, warmup;
     double peak_gflops; /* per core; 0 = detect */
-    bool per_layer, json, measure_peak;
+    bool per_layer, json, measure_peak, seed_given;
 };
 
 static bool int_option(const char *a, const char *v, long min, long max, long *out)
@@ -95,6 +95,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         } else if (OPT("--seed")) {
             VALUE();
             if (!int_option("--seed", v, 0, 1L << 40, &o->seed)) return EXIT_USAGE;
+            o->seed_given = true;
         } else if (OPT("--size")) {
             VALUE();
             if (!int_option("--size", v, 1, 16384, &o->size)) return EXIT_USAGE;
@@ -129,7 +130,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 #undef VALUE
 #undef OPT
     }
-    if (o->weights && o->seed != 1) {
+    if (o->weights && o->seed_given) {
         cli_error(PROGRAM, "--seed applies to synthetic weights only; drop it or --weights");
         return EXIT_USAGE;
     }
