@@ -511,7 +511,7 @@ int main(int argc, char **argv)
     if (o.peak_gflops > 0) {
         r.peak_per_core = o.peak_gflops;
         r.peak_how = "given by --peak-gflops";
-    } else if (o.measure_peak && (r.peak_per_core = machine_measure_peak_gflops(r.threads, 0.5) / r.threads) > 0) {
+    } else if (o.measure_peak && (r.peak_per_core = machine_measure_peak_gflops(r.threads, 0.2) / r.threads) > 0) {
         r.peak_how = "measured FMA throughput";
     } else {
         r.peak_per_core = machine_peak_gflops_per_core(&r.mi, &r.peak_how);

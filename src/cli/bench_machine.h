@@ -22,7 +22,7 @@ void machine_detect(struct machine_info *mi);
 double machine_peak_gflops_per_core(const struct machine_info *mi, const char **how);
 
 /* Measures the fp32 FMA throughput of `threads` cores by running independent FMA chains
- * for about `seconds`; GFLOP/s for all threads together, 0 when no FMA path exists. */
+ * for about `seconds`, best of 5 trials; GFLOP/s for all threads together, 0 when no FMA path exists. */
 double machine_measure_peak_gflops(int threads, double seconds);
 
 /* Peak resident memory of this process in MiB (VmHWM, else getrusage), 0 if unknown. */
