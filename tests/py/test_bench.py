@@ -4,6 +4,7 @@ No assertion on how long anything takes."""
 import json
 import math
 import os
+import subprocess
 
 import numpy as np
 
@@ -165,6 +166,18 @@ def bad_files_exit_3():
 def help_exits_0():
     p = run_tool("bench", "--help")
     assert p.returncode == 0 and "--per-layer" in p.stdout and "--json" in p.stdout
+
+
+@test
+def compare_documents_installs_and_rejects_bad_models():
+    script = os.path.join(ROOT, "bench", "compare")
+    p = subprocess.run(["/usr/bin/python3", script, "--help"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    for words in ("npm install --ignore-scripts", "apt-get install", "onnxruntime-node", "darknet"):
+        assert words in p.stdout, words
+    for bad in (["--models", "vgg16:224"], ["--models", "yolov3:100"], ["--peers", "tflite"]):
+        p = subprocess.run(["/usr/bin/python3", script] + bad, capture_output=True, text=True)
+        assert p.returncode == 2 and "error" in p.stderr, (bad, p.returncode, p.stderr)
 
 
 run()
