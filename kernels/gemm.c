@@ -29,7 +29,7 @@ int gemm_b_alloc(int k, int n, struct gemm_b *out)
     const int np = (n + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
     float *d = gemm_alloc_large((size_t)k * np * sizeof(float) + 64);
     if (!d) return -1;
-    *out = (struct gemm_b){k, n, np, d};
+    *out = (struct gemm_b){k, n, np, gemm_kc(k), d};
     return 0;
 }
 
@@ -38,11 +38,12 @@ int gemm_pack_b(const float *b, int k, int n, int ldb, const double *col_scale, 
     const int np = (n + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
     float *d = gemm_alloc_large((size_t)k * np * sizeof(float) + 64);
     if (!d) return -1;
-    const int kblocks = (k + GEMM_KC - 1) / GEMM_KC;
+    const int kcb = gemm_kc(k);
+    const int kblocks = (k + kcb - 1) / kcb;
 #pragma omp parallel for schedule(static) if ((size_t)k * n > (1u << 18))
     for (int kb = 0; kb < kblocks; kb++) {
-        const int k0 = kb * GEMM_KC;
-        const int kc = k - k0 < GEMM_KC ? k - k0 : GEMM_KC;
+        const int k0 = kb * kcb;
+        const int kc = k - k0 < kcb ? k - k0 : kcb;
         float *block = d + (size_t)k0 * np;
         for (int j0 = 0; j0 < np; j0 += GEMM_NR) {
             float *panel = block + (size_t)(j0 / GEMM_NR) * kc * GEMM_NR;
@@ -58,7 +59,7 @@ int gemm_pack_b(const float *b, int k, int n, int ldb, const double *col_scale, 
             }
         }
     }
-    *out = (struct gemm_b){k, n, np, d};
+    *out = (struct gemm_b){k, n, np, kcb, d};
     return 0;
 }
 
@@ -377,8 +378,8 @@ void gemm_block(const struct gemm_a *a, int m0, int mc, const struct gemm_b *b, 
     t.act2 = ep ? ep->act2 : ACT_LINEAR;
     t.alpha1 = ep ? ep->alpha1 : 0;
     t.alpha2 = ep ? ep->alpha2 : 0;
-    for (int k0 = 0; k0 < b->k; k0 += GEMM_KC) {
-        const int kc = b->k - k0 < GEMM_KC ? b->k - k0 : GEMM_KC;
+    for (int k0 = 0; k0 < b->k; k0 += b->kc) {
+        const int kc = b->k - k0 < b->kc ? b->k - k0 : b->kc;
         if (a->kind == GEMM_A_IM2COL) pack_a_im2col(a->win, a->data, m0, mc, k0, kc, scratch);
         const float *bblock = b->data + (size_t)k0 * b->n_padded;
         t.kc = kc;

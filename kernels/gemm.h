@@ -30,11 +30,20 @@
 #define GEMM_MC 96
 #endif
 
-/* B packed for the micro-kernel: for each K block of GEMM_KC rows (the last may be
+/* K is cut into blocks of (nearly) equal length, at most GEMM_KC: 288 = 144 + 144,
+ * not 256 + 32, so that no micro-kernel call runs a short tail block. */
+static inline int gemm_kc(int k)
+{
+    const int blocks = (k + GEMM_KC - 1) / GEMM_KC;
+    return (k + blocks - 1) / blocks;
+}
+
+/* B packed for the micro-kernel: for each K block of b->kc rows (the last may be
  * shorter), for each panel of GEMM_NR columns (zero-padded), kc x GEMM_NR values. */
 struct gemm_b {
     int k, n;      /* logical size */
     int n_padded;  /* n rounded up to GEMM_NR */
+    int kc;        /* K block length, gemm_kc(k) */
     float *data;   /* k * n_padded floats, 64-byte aligned, owned */
 };
 
@@ -50,8 +59,8 @@ int gemm_b_alloc(int k, int n, struct gemm_b *out);
 /* Where element (row kk, column j) of the logical k x n matrix lives in b->data. */
 static inline size_t gemm_packed_index(const struct gemm_b *b, int kk, int j)
 {
-    const int k0 = kk / GEMM_KC * GEMM_KC;
-    const int kc = b->k - k0 < GEMM_KC ? b->k - k0 : GEMM_KC;
+    const int k0 = kk / b->kc * b->kc;
+    const int kc = b->k - k0 < b->kc ? b->k - k0 : b->kc;
     return (size_t)k0 * b->n_padded + (size_t)(j / GEMM_NR) * kc * GEMM_NR +
            (size_t)(kk - k0) * GEMM_NR + j % GEMM_NR;
 }

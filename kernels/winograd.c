@@ -181,17 +181,22 @@ void winograd_free(struct winograd_weights *w)
 
 struct wg_layout {
     int tiles_h, tiles_w, tiles; /* output tile grid */
+    bool private_blocks;         /* each thread transforms its own tiles (else all share a block) */
     int block;                   /* tiles transformed together */
-    int blocks;
     size_t v_floats, m_floats;   /* per block */
 };
 
-/* Budget for one block's transformed input and products: they live in the L3 cache
- * between the three phases. Large blocks make the (m+2)^2 GEMMs big enough to reuse
- * each packed weight panel many times. */
-#define WG_BLOCK_BYTES (8u << 20)
+/* Budget for one block's transformed input and products. Shared blocks (few tiles, all
+ * threads work on one block) may use most of the L3 so that the (m+2)^2 GEMMs are big
+ * enough to reuse each packed weight panel; private blocks (many tiles, each thread on
+ * its own) are smaller, and keep every thread's data in its own core's caches: moving
+ * activations between cores is expensive on these machines. */
+#define WG_SHARED_BLOCK_BYTES (8u << 20)
+#define WG_PRIVATE_BLOCK_BYTES (3u << 20)
+#define WG_PRIVATE_MIN_TILES 64 /* tiles per thread for private blocks */
 
-static struct wg_layout layout_for(const struct window_desc *d, const struct winograd_weights *w)
+static struct wg_layout layout_for(const struct window_desc *d, const struct winograd_weights *w,
+                                   int threads)
 {
     struct wg_layout L;
     L.tiles_h = (d->oh + w->m - 1) / w->m;
@@ -199,11 +204,16 @@ static struct wg_layout layout_for(const struct window_desc *d, const struct win
     L.tiles = L.tiles_h * L.tiles_w;
     const size_t npos = (size_t)w->alpha * w->alpha;
     const size_t per_tile = npos * (size_t)(w->cin + w->cout) * sizeof(float);
-    int block = (int)((w->block_bytes ? w->block_bytes : WG_BLOCK_BYTES) / per_tile);
+    L.private_blocks = threads > 1 && L.tiles / threads >= WG_PRIVATE_MIN_TILES;
+    size_t budget = w->block_bytes ? w->block_bytes
+                    : L.private_blocks ? WG_PRIVATE_BLOCK_BYTES
+                                       : WG_SHARED_BLOCK_BYTES;
+    int block = (int)(budget / per_tile);
     if (block < GEMM_MR) block = GEMM_MR;
-    if (block > L.tiles) block = L.tiles;
-    L.blocks = (L.tiles + block - 1) / block;
-    L.block = (L.tiles + L.blocks - 1) / L.blocks; /* even blocks */
+    const int span = L.private_blocks ? (L.tiles + threads - 1) / threads : L.tiles;
+    if (block > span) block = span;
+    const int blocks = (span + block - 1) / block;
+    L.block = (span + blocks - 1) / blocks; /* even blocks */
     L.v_floats = npos * (size_t)L.block * w->cin;
     L.m_floats = npos * (size_t)L.block * w->cout;
     return L;
@@ -212,9 +222,14 @@ static struct wg_layout layout_for(const struct window_desc *d, const struct win
 size_t winograd_scratch(const struct window_desc *d, const struct winograd_weights *w,
                         int max_threads)
 {
-    (void)max_threads;
-    struct wg_layout L = layout_for(d, w);
-    return L.v_floats + L.m_floats + 64;
+    size_t need = 0;
+    for (int t = 1; t <= max_threads; t++) { /* whatever thread count a run uses */
+        struct wg_layout L = layout_for(d, w, t);
+        size_t one = L.v_floats + L.m_floats + 64;
+        size_t total = L.private_blocks ? one * (size_t)t : one;
+        if (total > need) need = total;
+    }
+    return need;
 }
 
 /* ---------------------------------------------------------- transforms -- */
@@ -353,18 +368,37 @@ void winograd_conv(const struct window_desc *d, const struct winograd_weights *w
     int threads = omp_get_max_threads();
     if (threads > max_threads) threads = max_threads;
     if (threads < 1) threads = 1;
-    const struct wg_layout L = layout_for(d, w);
+    const struct wg_layout L = layout_for(d, w, threads);
     const int npos = w->alpha * w->alpha;
+    if (L.private_blocks) {
+        /* each thread: a contiguous range of tiles (the rows it wrote in the layer
+         * before, mostly), block by block through all three phases */
+        const size_t per_thread = L.v_floats + L.m_floats + 64;
+#pragma omp parallel num_threads(threads)
+        {
+            const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+            float *v = scratch + (size_t)tid * per_thread, *mm = v + L.v_floats;
+            const int first = (int)((long)L.tiles * tid / nt), last = (int)((long)L.tiles * (tid + 1) / nt);
+            for (int t0 = first; t0 < last; t0 += L.block) {
+                const int tb = last - t0 < L.block ? last - t0 : L.block;
+                input_transform(d, w, in, L.tiles_w, t0, tb, 0, tb, v);
+                block_gemms(w, tb, v, mm, 1, 0, npos, NULL);
+                output_transform(d, w, mm, L.tiles_w, t0, tb, 0, tb, ep, out, ldo);
+            }
+        }
+        return;
+    }
     float *v = scratch, *mm = scratch + L.v_floats;
     const int panels = (w->cout + GEMM_NR - 1) / GEMM_NR;
     int nsplit = (4 * threads + npos - 1) / npos;
     if (nsplit > panels) nsplit = panels;
-    /* every phase of each block is shared by the threads: tiles for the transforms,
-     * (position, column range) pairs for the GEMMs */
+    const int blocks = (L.tiles + L.block - 1) / L.block;
+    /* few tiles: every phase of each block is shared by the threads: tiles for the
+     * transforms, (position, column range) pairs for the GEMMs */
 #pragma omp parallel num_threads(threads)
     {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-        for (int b = 0; b < L.blocks; b++) {
+        for (int b = 0; b < blocks; b++) {
             const int t0 = b * L.block;
             const int tb = L.tiles - t0 < L.block ? L.tiles - t0 : L.block;
             const int a0 = tb * tid / nt, a1 = tb * (tid + 1) / nt;

@@ -717,8 +717,10 @@ TEST(kernels_winograd_many_blocks_and_threads)
     /* tiny blocks: many blocks, partial last block, tiles that straddle the border */
     conv_checked = 0;
     conv_worst = 0;
-    const int shapes[][4] = {{19, 23, 16, 24}, {9, 9, 40, 8}, {30, 30, 8, 33}};
-    for (int s = 0; s < 3; s++) {
+    /* the last two have enough tiles for private per-thread blocks with 2 threads */
+    const int shapes[][4] = {{19, 23, 16, 24}, {9, 9, 40, 8}, {30, 30, 8, 33}, {44, 40, 8, 16},
+                             {71, 66, 9, 5}};
+    for (int s = 0; s < 5; s++) {
         for (int m = 2; m <= 4; m += 2) {
             const int h = shapes[s][0], w = shapes[s][1], c = shapes[s][2], cout = shapes[s][3];
             struct window_desc d = window(h, w, c, 3, 3, 1, 1, 1, 1, 1, 1);
