@@ -123,43 +123,58 @@ enum { UKR_ACCUMULATE = 1, UKR_EPILOGUE = 2 };
 /* Zeros standing in for the rows of a partial tile that lie past the matrix. */
 static const float zero_row[GEMM_KC] __attribute__((aligned(64)));
 
-/* One GEMM_MR x GEMM_NR tile of C: its A rows, B panel and where/what to store. */
-struct tile {
+/* One column panel of C: rows [0, m) x GEMM_NR columns (nr valid) against one packed
+ * B panel, for one K block. The kernel walks the rows GEMM_MR at a time, so that the
+ * per-panel set-up (masks, bias, activation constants) is paid once. */
+struct panel {
     int kc;
-    const float *a[GEMM_MR];   /* row i of A from column k0 (zero_row past the matrix) */
+    const float *a;            /* row 0 of A at the block's first column */
+    size_t lda;                /* floats between consecutive rows of A */
+    int m;                     /* rows */
     const float *b;            /* packed panel, kc x GEMM_NR */
-    float *c;                  /* C at the tile's first element */
+    float *c;                  /* C at the panel's first element */
     int ldc;
-    int mr, nr;                /* rows and columns of the tile inside C */
+    int nr;                    /* valid columns of the panel */
     int flags;                 /* UKR_ACCUMULATE: add to C; UKR_EPILOGUE: finish it */
-    const float *bias;         /* at the tile's first column, or NULL */
-    const float *residual;     /* at the tile's first element, or NULL */
+    const float *bias;         /* at the panel's first column, or NULL */
+    const float *residual;     /* at the panel's first element, or NULL */
     int ldr;
     enum act_type act1, act2;
     float alpha1, alpha2;
 };
 
-typedef void (*ukr_fn)(const struct tile *t);
+typedef void (*panel_fn)(const struct panel *p);
 
-/* Portable C micro-kernel (and the reference for the SIMD one). */
-static void ukr_generic(const struct tile *t)
+/* Row r of A for the tile starting at row i (zero_row past the last row). */
+static inline const float *panel_row(const struct panel *p, int i, int r)
 {
-    float acc[GEMM_MR][GEMM_NR] = {{0}};
-    for (int k = 0; k < t->kc; k++)
-        for (int i = 0; i < GEMM_MR; i++)
-            for (int j = 0; j < GEMM_NR; j++) acc[i][j] += t->a[i][k] * t->b[k * GEMM_NR + j];
-    for (int i = 0; i < t->mr; i++)
-        for (int j = 0; j < t->nr; j++) {
-            float *dst = &t->c[(size_t)i * t->ldc + j];
-            float v = (t->flags & UKR_ACCUMULATE) ? *dst + acc[i][j] : acc[i][j];
-            if (t->flags & UKR_EPILOGUE) {
-                if (t->bias) v += t->bias[j];
-                v = act_apply(t->act1, t->alpha1, v);
-                if (t->residual) v += t->residual[(size_t)i * t->ldr + j];
-                v = act_apply(t->act2, t->alpha2, v);
-            }
-            *dst = v;
+    return i + r < p->m ? p->a + (size_t)(i + r) * p->lda : zero_row;
+}
+
+/* Portable C kernel (and the reference for the SIMD one). */
+static void panel_generic(const struct panel *p)
+{
+    for (int i = 0; i < p->m; i += GEMM_MR) {
+        const int mr = p->m - i < GEMM_MR ? p->m - i : GEMM_MR;
+        float acc[GEMM_MR][GEMM_NR] = {{0}};
+        for (int r = 0; r < GEMM_MR; r++) {
+            const float *a = panel_row(p, i, r);
+            for (int k = 0; k < p->kc; k++)
+                for (int j = 0; j < GEMM_NR; j++) acc[r][j] += a[k] * p->b[k * GEMM_NR + j];
         }
+        for (int r = 0; r < mr; r++)
+            for (int j = 0; j < p->nr; j++) {
+                float *dst = &p->c[(size_t)(i + r) * p->ldc + j];
+                float v = (p->flags & UKR_ACCUMULATE) ? *dst + acc[r][j] : acc[r][j];
+                if (p->flags & UKR_EPILOGUE) {
+                    if (p->bias) v += p->bias[j];
+                    v = act_apply(p->act1, p->alpha1, v);
+                    if (p->residual) v += p->residual[(size_t)(i + r) * p->ldr + j];
+                    v = act_apply(p->act2, p->alpha2, v);
+                }
+                *dst = v;
+            }
+    }
 }
 
 __attribute__((target("avx2,fma"))) static inline __m256 act_avx2(__m256 v, enum act_type act,
@@ -187,11 +202,29 @@ __attribute__((target("avx2,fma"))) static inline void store_part(float *p, __m2
     else _mm256_maskstore_ps(p, mask, v);
 }
 
-__attribute__((target("avx2,fma"))) static void ukr_avx2(const struct tile *t)
+__attribute__((target("avx2,fma"))) static void panel_avx2(const struct panel *t)
 {
-    const float *a0 = t->a[0], *a1 = t->a[1], *a2 = t->a[2], *a3 = t->a[3], *a4 = t->a[4],
-                *a5 = t->a[5];
+    /* per panel: column masks of a partial panel (lanes j < n0 of the first vector,
+     * < n1 of the second), bias and activation constants */
+    const int n0 = t->nr < 8 ? t->nr : 8, n1 = t->nr > 8 ? t->nr - 8 : 0;
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i mask0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n0), lane);
+    const __m256i mask1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n1), lane);
+    const bool epilogue = t->flags & UKR_EPILOGUE;
+    const bool scalar_act = epilogue && (t->act1 == ACT_SIGMOID || t->act2 == ACT_SIGMOID);
+    __m256 bias0 = _mm256_setzero_ps(), bias1 = _mm256_setzero_ps();
+    if (epilogue && t->bias) {
+        bias0 = load_part(t->bias, mask0, n0);
+        if (n1) bias1 = load_part(t->bias + 8, mask1, n1);
+    }
+    const __m256 alpha1 = _mm256_set1_ps(t->alpha1), alpha2 = _mm256_set1_ps(t->alpha2);
+    for (int i = 0; i < t->m; i += GEMM_MR) {
+    const int mr = t->m - i < GEMM_MR ? t->m - i : GEMM_MR;
+    const float *a0 = panel_row(t, i, 0), *a1 = panel_row(t, i, 1), *a2 = panel_row(t, i, 2),
+                *a3 = panel_row(t, i, 3), *a4 = panel_row(t, i, 4), *a5 = panel_row(t, i, 5);
     const float *b = t->b;
+    float *ctile = t->c + (size_t)i * t->ldc;
+    const float *rtile = t->residual ? t->residual + (size_t)i * t->ldr : NULL;
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -297,22 +330,9 @@ __attribute__((target("avx2,fma"))) static void ukr_avx2(const struct tile *t)
     }
     __m256 acc[GEMM_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21},
                               {c30, c31}, {c40, c41}, {c50, c51}};
-    /* column masks for a partial tile: lanes j < n0 of the first vector, < n1 of the second */
-    const int n0 = t->nr < 8 ? t->nr : 8, n1 = t->nr > 8 ? t->nr - 8 : 0;
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i mask0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n0), lane);
-    const __m256i mask1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n1), lane);
-    const bool epilogue = t->flags & UKR_EPILOGUE;
-    const bool scalar_act = epilogue && (t->act1 == ACT_SIGMOID || t->act2 == ACT_SIGMOID);
-    __m256 bias0 = _mm256_setzero_ps(), bias1 = _mm256_setzero_ps();
-    if (epilogue && t->bias) {
-        bias0 = load_part(t->bias, mask0, n0);
-        if (n1) bias1 = load_part(t->bias + 8, mask1, n1);
-    }
-    const __m256 alpha1 = _mm256_set1_ps(t->alpha1), alpha2 = _mm256_set1_ps(t->alpha2);
-    for (int i = 0; i < t->mr; i++) {
-        float *row = t->c + (size_t)i * t->ldc;
-        __m256 v0 = acc[i][0], v1 = acc[i][1];
+    for (int r = 0; r < mr; r++) {
+        float *row = ctile + (size_t)r * t->ldc;
+        __m256 v0 = acc[r][0], v1 = acc[r][1];
         if (t->flags & UKR_ACCUMULATE) {
             v0 = _mm256_add_ps(v0, load_part(row, mask0, n0));
             if (n1) v1 = _mm256_add_ps(v1, load_part(row + 8, mask1, n1));
@@ -321,7 +341,7 @@ __attribute__((target("avx2,fma"))) static void ukr_avx2(const struct tile *t)
             v0 = act_avx2(_mm256_add_ps(v0, bias0), t->act1, alpha1);
             v1 = act_avx2(_mm256_add_ps(v1, bias1), t->act1, alpha1);
             if (t->residual) {
-                const float *res = t->residual + (size_t)i * t->ldr;
+                const float *res = rtile + (size_t)r * t->ldr;
                 v0 = _mm256_add_ps(v0, load_part(res, mask0, n0));
                 if (n1) v1 = _mm256_add_ps(v1, load_part(res + 8, mask1, n1));
             }
@@ -332,31 +352,32 @@ __attribute__((target("avx2,fma"))) static void ukr_avx2(const struct tile *t)
         if (n1) store_part(row + 8, mask1, n1, v1);
     }
     if (scalar_act) /* rare (sigmoid is never fused in our models): finish lane by lane */
-        for (int i = 0; i < t->mr; i++)
+        for (int r = 0; r < mr; r++)
             for (int j = 0; j < t->nr; j++) {
-                float *dst = &t->c[(size_t)i * t->ldc + j];
+                float *dst = &ctile[(size_t)r * t->ldc + j];
                 float v = *dst;
                 if (t->bias) v += t->bias[j];
                 v = act_apply(t->act1, t->alpha1, v);
-                if (t->residual) v += t->residual[(size_t)i * t->ldr + j];
+                if (rtile) v += rtile[(size_t)r * t->ldr + j];
                 *dst = act_apply(t->act2, t->alpha2, v);
             }
+    }
 }
 
-static ukr_fn select_kernel(void)
+static panel_fn select_kernel(void)
 {
-    static ukr_fn chosen;
+    static panel_fn chosen;
     if (!chosen) {
         __builtin_cpu_init();
-        chosen = (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? ukr_avx2
-                                                                                    : ukr_generic;
+        chosen = (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? panel_avx2
+                                                                                    : panel_generic;
     }
     return chosen;
 }
 
 const char *gemm_kernel_name(void)
 {
-    return select_kernel() == ukr_avx2 ? "avx2-fma 6x16" : "generic 6x16";
+    return select_kernel() == panel_avx2 ? "avx2-fma 6x16" : "generic 6x16";
 }
 
 /* ---------------------------------------------------------------- driver -- */
@@ -369,36 +390,36 @@ size_t gemm_scratch_per_thread(void)
 void gemm_block(const struct gemm_a *a, int m0, int mc, const struct gemm_b *b, int n0, int nc,
                 float *c, int ldc, const struct epilogue *ep, float *scratch)
 {
-    const ukr_fn ukr = select_kernel();
+    const panel_fn kernel = select_kernel();
     const int n_end = n0 + nc < b->n ? n0 + nc : b->n;
-    struct tile t;
-    t.ldc = ldc;
-    t.ldr = ep ? ep->ldr : 0;
-    t.act1 = ep ? ep->act1 : ACT_LINEAR;
-    t.act2 = ep ? ep->act2 : ACT_LINEAR;
-    t.alpha1 = ep ? ep->alpha1 : 0;
-    t.alpha2 = ep ? ep->alpha2 : 0;
+    struct panel p;
+    p.m = mc;
+    p.ldc = ldc;
+    p.ldr = ep ? ep->ldr : 0;
+    p.act1 = ep ? ep->act1 : ACT_LINEAR;
+    p.act2 = ep ? ep->act2 : ACT_LINEAR;
+    p.alpha1 = ep ? ep->alpha1 : 0;
+    p.alpha2 = ep ? ep->alpha2 : 0;
     for (int k0 = 0; k0 < b->k; k0 += b->kc) {
         const int kc = b->k - k0 < b->kc ? b->k - k0 : b->kc;
-        if (a->kind == GEMM_A_IM2COL) pack_a_im2col(a->win, a->data, m0, mc, k0, kc, scratch);
+        if (a->kind == GEMM_A_IM2COL) {
+            pack_a_im2col(a->win, a->data, m0, mc, k0, kc, scratch);
+            p.a = scratch;
+            p.lda = (size_t)kc;
+        } else {
+            p.a = a->data + (size_t)m0 * a->lda + k0;
+            p.lda = (size_t)a->lda;
+        }
         const float *bblock = b->data + (size_t)k0 * b->n_padded;
-        t.kc = kc;
-        t.flags = (k0 > 0 ? UKR_ACCUMULATE : 0) | (k0 + kc == b->k && ep ? UKR_EPILOGUE : 0);
+        p.kc = kc;
+        p.flags = (k0 > 0 ? UKR_ACCUMULATE : 0) | (k0 + kc == b->k && ep ? UKR_EPILOGUE : 0);
         for (int j = n0; j < n_end; j += GEMM_NR) {
-            t.b = bblock + (size_t)(j / GEMM_NR) * kc * GEMM_NR;
-            t.nr = n_end - j < GEMM_NR ? n_end - j : GEMM_NR;
-            t.bias = ep && ep->bias ? ep->bias + j : NULL;
-            for (int i = 0; i < mc; i += GEMM_MR) {
-                t.mr = mc - i < GEMM_MR ? mc - i : GEMM_MR;
-                for (int r = 0; r < GEMM_MR; r++) {
-                    if (r >= t.mr) t.a[r] = zero_row;
-                    else if (a->kind == GEMM_A_IM2COL) t.a[r] = scratch + (size_t)(i + r) * kc;
-                    else t.a[r] = a->data + (size_t)(m0 + i + r) * a->lda + k0;
-                }
-                t.c = c + (size_t)(m0 + i) * ldc + j;
-                t.residual = ep && ep->residual ? ep->residual + (size_t)(m0 + i) * ep->ldr + j : NULL;
-                ukr(&t);
-            }
+            p.b = bblock + (size_t)(j / GEMM_NR) * kc * GEMM_NR;
+            p.nr = n_end - j < GEMM_NR ? n_end - j : GEMM_NR;
+            p.bias = ep && ep->bias ? ep->bias + j : NULL;
+            p.c = c + (size_t)m0 * ldc + j;
+            p.residual = ep && ep->residual ? ep->residual + (size_t)m0 * ep->ldr + j : NULL;
+            kernel(&p);
         }
     }
 }
