@@ -115,42 +115,46 @@ int winograd_prepare(const float *kernel, int cin, int cout, int m, const double
                 for (int co = cout; co < w->u[pos].n_padded; co++)
                     w->u[pos].data[gemm_packed_index(&w->u[pos], ci, co)] = 0.0f;
     }
-    /* u[pos][ci][co] = scale[co] * sum_{a,b} G[i][a] g[a][b][ci][co] G[j][b], in double,
-     * vectorised over the contiguous co axis (HWIO), parallel over ci, written straight
-     * into the packed panels (runs of GEMM_NR columns are contiguous there) */
+    /* u[pos][ci][co] = scale[co] * sum_{a,b} G[i][a] g[a][b][ci][co] G[j][b], vectorised
+     * over the contiguous co axis (HWIO), parallel over ci, written straight into the
+     * packed panels (runs of GEMM_NR columns are contiguous there). Single precision:
+     * the transform is a few short sums with exact-ish coefficients, its rounding
+     * (~1e-7 relative) is far below Winograd's own error. */
+    float gf[WG_MAX_ALPHA][3];
+    for (int i = 0; i < alpha; i++)
+        for (int a = 0; a < 3; a++) gf[i][a] = (float)g[i][a];
 #pragma omp parallel
     {
-        double *k = malloc(sizeof(double) * 9 * (size_t)cout);
-        double *gk = malloc(sizeof(double) * 3 * (size_t)alpha * cout);
-        double *row = malloc(sizeof(double) * (size_t)cout);
-        bool ok = k && gk && row;
+        float *gk = malloc(sizeof(float) * 3 * (size_t)alpha * cout);
+        float *scale = malloc(sizeof(float) * (size_t)cout);
+        float *row = malloc(sizeof(float) * (size_t)cout);
+        bool ok = gk && scale && row;
+        if (ok)
+            for (int co = 0; co < cout; co++) scale[co] = col_scale ? (float)col_scale[co] : 1.0f;
 #pragma omp for schedule(static)
         for (int ci = 0; ci < cin; ci++) {
             if (!ok) continue;
-            for (int ab = 0; ab < 9; ab++)
-                for (int co = 0; co < cout; co++) k[(size_t)ab * cout + co] = kernel[((size_t)ab * cin + ci) * cout + co];
-            /* gk[i][b] = sum_a G[i][a] k[a][b] */
+            /* gk[i][b] = sum_a G[i][a] k[a][b], k[a][b] = kernel row (a, b, ci) */
             for (int i = 0; i < alpha; i++)
                 for (int b2 = 0; b2 < 3; b2++) {
-                    double *dst = gk + (size_t)(i * 3 + b2) * cout;
+                    float *dst = gk + (size_t)(i * 3 + b2) * cout;
+                    const float *k0 = kernel + ((size_t)(0 * 3 + b2) * cin + ci) * cout;
+                    const float *k1 = kernel + ((size_t)(1 * 3 + b2) * cin + ci) * cout;
+                    const float *k2 = kernel + ((size_t)(2 * 3 + b2) * cin + ci) * cout;
                     for (int co = 0; co < cout; co++)
-                        dst[co] = g[i][0] * k[(size_t)(0 * 3 + b2) * cout + co] +
-                                  g[i][1] * k[(size_t)(1 * 3 + b2) * cout + co] +
-                                  g[i][2] * k[(size_t)(2 * 3 + b2) * cout + co];
+                        dst[co] = gf[i][0] * k0[co] + gf[i][1] * k1[co] + gf[i][2] * k2[co];
                 }
             /* u[i][j] = sum_b gk[i][b] G[j][b] */
             for (int i = 0; i < alpha; i++)
                 for (int j = 0; j < alpha; j++) {
-                    const double *r0 = gk + (size_t)(i * 3 + 0) * cout, *r1 = r0 + cout, *r2 = r1 + cout;
-                    for (int co = 0; co < cout; co++) {
-                        double v = r0[co] * g[j][0] + r1[co] * g[j][1] + r2[co] * g[j][2];
-                        row[co] = col_scale ? v * col_scale[co] : v;
-                    }
+                    const float *r0 = gk + (size_t)(i * 3 + 0) * cout, *r1 = r0 + cout, *r2 = r1 + cout;
+                    for (int co = 0; co < cout; co++)
+                        row[co] = (r0[co] * gf[j][0] + r1[co] * gf[j][1] + r2[co] * gf[j][2]) * scale[co];
                     const struct gemm_b *u = &w->u[i * alpha + j];
                     for (int co0 = 0; co0 < cout; co0 += GEMM_NR) {
                         float *dst = u->data + gemm_packed_index(u, ci, co0);
                         const int n = cout - co0 < GEMM_NR ? cout - co0 : GEMM_NR;
-                        for (int c = 0; c < n; c++) dst[c] = (float)row[co0 + c];
+                        memcpy(dst, row + co0, (size_t)n * sizeof(float));
                     }
                 }
         }
@@ -158,8 +162,8 @@ int winograd_prepare(const float *kernel, int cin, int cout, int m, const double
 #pragma omp atomic write
             failed = 1;
         }
-        free(k);
         free(gk);
+        free(scale);
         free(row);
     }
     if (failed) {
