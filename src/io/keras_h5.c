@@ -446,6 +446,9 @@ static herr_t k3_layer_cb(hid_t grp, const char *name, const H5L_info_t *info, v
 
 static cnnrt_status open_structure(const char *path, struct keras_h5 *f, cnnrt_error *err);
 
+/* Exit statuses of the probing child; anything else means it did not end normally. */
+enum { PROBE_OK = 0, PROBE_ERROR = 3 };
+
 /* HDF5 1.10 is not hardened against damaged or malicious files: some corrupt
  * structures crash it (found by mutating Keras files: H5HG_read under variable-length
  * strings, H5O__attr_exists). The structure is therefore read once in a child process
@@ -460,7 +463,7 @@ static cnnrt_status probe_in_child(const char *path, cnnrt_error *err)
     if (pid == 0) {
         struct keras_h5 f;
         cnnrt_error ignored;
-        int rc = open_structure(path, &f, &ignored) == CNNRT_OK ? 0 : 1;
+        int rc = open_structure(path, &f, &ignored) == CNNRT_OK ? PROBE_OK : PROBE_ERROR;
         keras_h5_close(&f);
         _exit(rc);
     }
@@ -475,6 +478,14 @@ static cnnrt_status probe_in_child(const char *path, cnnrt_error *err)
                           "  likely cause: a corrupt or partial download, or a file edited by hand.\n"
                           "  fix: download or save the weights file again.",
                           path, WTERMSIG(status));
+    if (WIFEXITED(status) && WEXITSTATUS(status) != PROBE_OK && WEXITSTATUS(status) != PROBE_ERROR)
+        /* the child ended some other way: a sanitizer or the C library aborted it */
+        return cnnrt_fail(err, CNNRT_E_FORMAT,
+                          "%s: the HDF5 file is damaged: the HDF5 library failed (exit status %d) "
+                          "while reading its structure.\n"
+                          "  likely cause: a corrupt or partial download, or a file edited by hand.\n"
+                          "  fix: download or save the weights file again.",
+                          path, WEXITSTATUS(status));
     return CNNRT_OK;
 }
 
