@@ -107,7 +107,8 @@ def synthetic_weights_by_default_and_options_apply():
     assert r["weights"] == "synthetic" and r["input"] == [32, 32, 3]
     assert r["threads"] == 1
     assert abs(r["peak_gflops"] - 10.0) < 1e-6
-    assert abs(r["pct_peak"] - 10 * r["gflops"]) < 0.05  # 100 * gflops / (10 * 1 thread)
+    # 100 * gflops / (10 * 1 thread); both printed to 2 decimals: 10 * 0.005 + 0.005
+    assert abs(r["pct_peak"] - 10 * r["gflops"]) <= 0.0551, (r["pct_peak"], r["gflops"])
 
 
 @test
