@@ -13,17 +13,26 @@
 void dense(const float *in, size_t rows, int cin, int cout, const float *kernel,
            const struct epilogue *ep, float *out)
 {
+    if (rows == 1) {
+        /* one vector (a classifier head): the weights dominate, so split the columns;
+         * each column is still one dot product in one call */
+        const int cols = 256, chunks = (cout + cols - 1) / cols;
+#pragma omp parallel for schedule(static)
+        for (int ch = 0; ch < chunks; ch++) {
+            const int c0 = ch * cols, n = cout - c0 < cols ? cout - c0 : cols;
+            cblas_sgemv(CblasRowMajor, CblasTrans, cin, n, 1.0f, kernel + c0, cout, in, 1, 0.0f,
+                        out + c0, 1);
+        }
+        epilogue_apply(ep, rows, cout, out, cout);
+        return;
+    }
     const long chunks = (long)((rows + BLAS_ROWS - 1) / BLAS_ROWS);
 #pragma omp parallel for schedule(static)
     for (long ch = 0; ch < chunks; ch++) {
         const size_t r0 = (size_t)ch * BLAS_ROWS;
         const int n = (int)(rows - r0 < BLAS_ROWS ? rows - r0 : BLAS_ROWS);
-        if (n == 1)
-            cblas_sgemv(CblasRowMajor, CblasTrans, cin, cout, 1.0f, kernel, cout, in + r0 * cin, 1,
-                        0.0f, out + r0 * cout, 1);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, cout, cin, 1.0f,
-                        in + r0 * cin, cin, kernel, cout, 0.0f, out + r0 * cout, cout);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, cout, cin, 1.0f, in + r0 * cin,
+                    cin, kernel, cout, 0.0f, out + r0 * cout, cout);
     }
     epilogue_apply(ep, rows, cout, out, cout);
 }
