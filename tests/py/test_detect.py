@@ -84,11 +84,14 @@ def torch_model(path, classes, pairing="position"):
 
 def compare_heads(ours, ref, what):
     assert len(ours) == len(ref) == 3, what
+    worst = 0.0
     for i, (a, b) in enumerate(zip(ours, ref)):
         assert a.shape == b.shape and a.dtype == np.float32, (what, i, a.shape, b.shape)
         assert np.isfinite(a).all(), (what, i)
         err = np.abs(a.astype(np.float64) - b).max() / np.abs(b).max()
         assert err <= HEAD_RTOL, "%s head %d: max error %.3g of the largest value" % (what, i, err)
+        worst = max(worst, err)
+    print("    %s: max head error %.2e of the largest value" % (what, worst))
 
 
 def compare_detections(ours, ref, labels, threshold, what):
