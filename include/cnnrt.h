@@ -77,6 +77,14 @@ typedef enum cnnrt_pairing {
 
 typedef struct cnnrt_weights_options {
     cnnrt_pairing pairing;
+    /* 0 (default): read and check every value now (NaN/Inf is an error here).
+     * 1: check the file's structure, names, dtypes and shapes now, and leave the file
+     * open so that cnnrt_model_prepare reads each layer's values just before packing
+     * them: the Keras copy of the weights is never in memory all at once, which makes
+     * loading faster and lighter. Read errors and NaN/Inf values are then reported
+     * by cnnrt_model_prepare (same messages). Calls that need the Keras values
+     * (cnnrt_model_save_weights, prepare with keep_originals) read them first. */
+    int defer_values;
 } cnnrt_weights_options;
 
 typedef struct cnnrt_prepare_options {

@@ -28,6 +28,70 @@ cnnrt_model *cnnrt_model_new(void)
     return m;
 }
 
+/* Closes a weights file whose values were deferred; values not read yet are lost,
+ * and so are the ones still in its staging memory. */
+static void drop_deferred(cnnrt_model *m)
+{
+    struct deferred_weights *d = m->deferred;
+    if (!d) return;
+    for (int i = 0; i < m->graph.n_nodes; i++)
+        for (int k = 0; k < m->graph.nodes[i].n_weights; k++) {
+            struct weight *w = &m->graph.nodes[i].w[k];
+            if (w->borrowed) {
+                w->data = NULL;
+                w->borrowed = false;
+            }
+        }
+    keras_h5_close(&d->file);
+    weights_match_free(&d->match);
+    aligned_free(d->staging);
+    free(d);
+    m->deferred = NULL;
+    m->graph.source = (struct weight_source){NULL, NULL, NULL};
+}
+
+/* Floats a weight takes in staging memory (64-byte aligned starts). */
+static size_t staged_size(const struct weight *w) { return (weight_elems(w) + 15) / 16 * 16; }
+
+/* weight_source.fetch: one node's values, into staging memory when they fit. */
+static cnnrt_status fetch_deferred(void *ctx, struct graph *g, int node, cnnrt_error *err)
+{
+    struct deferred_weights *d = ctx;
+    struct node *n = &g->nodes[node];
+    size_t need = 0;
+    for (int k = 0; k < n->n_weights; k++)
+        if (!n->w[k].data) need += staged_size(&n->w[k]);
+    if (d->borrowed == 0) d->staging_used = 0;
+    if (!d->staging && d->staging_cap) d->staging = alloc_large(d->staging_cap * sizeof(float));
+    if (d->staging && d->staging_used + need <= d->staging_cap) {
+        for (int k = 0; k < n->n_weights; k++) {
+            struct weight *w = &n->w[k];
+            if (w->data) continue;
+            w->data = d->staging + d->staging_used;
+            w->borrowed = true;
+            d->staging_used += staged_size(w);
+            d->borrowed++;
+        }
+    } /* else: weights_read_node allocates them */
+    return weights_read_node(g, &d->file, &d->match, node, err);
+}
+
+static void give_back_deferred(void *ctx)
+{
+    struct deferred_weights *d = ctx;
+    if (d->borrowed > 0) d->borrowed--;
+}
+
+/* Reads every value still in a deferred weights file, and closes it. */
+static cnnrt_status read_deferred(cnnrt_model *m)
+{
+    if (!m->deferred) return CNNRT_OK;
+    cnnrt_status st = weights_read(&m->graph, &m->deferred->file, &m->deferred->match, &m->err);
+    drop_deferred(m);
+    if (st) m->graph.weights_loaded = false;
+    return st;
+}
+
 static void drop_plan(cnnrt_model *m)
 {
     if (m->prepared) plan_free(&m->plan);
@@ -39,6 +103,7 @@ void cnnrt_model_free(cnnrt_model *m)
 {
     if (!m) return;
     drop_plan(m);
+    drop_deferred(m);
     graph_free(&m->graph);
     for (int i = 0; i < m->n_overrides; i++) {
         free(m->overrides[i].name);
@@ -92,6 +157,7 @@ cnnrt_status cnnrt_model_load_graph(cnnrt_model *m, const char *json_path)
     if (!m || !json_path) return CNNRT_E_USAGE;
     begin(m);
     drop_plan(m);
+    drop_deferred(m);
     graph_free(&m->graph);
     m->graph_loaded = false;
     for (int i = 0; i < m->n_overrides; i++) {
@@ -133,30 +199,47 @@ cnnrt_status cnnrt_model_load_weights(cnnrt_model *m, const char *h5_path,
     cnnrt_status st = need_graph(m);
     if (st) return st;
     drop_plan(m);
+    drop_deferred(m);
+    m->graph.weights_loaded = false;
     struct file_sniff sniff;
     if ((st = file_sniff(h5_path, &sniff, &m->err))) return st;
     if (sniff.kind != FILE_KIND_HDF5) return file_sniff_explain(h5_path, &sniff, &m->err);
-    struct keras_h5 f;
-    if ((st = keras_h5_open(h5_path, &f, &m->err))) return st;
-    struct weights_match match;
-    st = weights_match(&m->graph, &f, opts ? opts->pairing : CNNRT_PAIR_AUTO, &match, &m->err);
+    struct deferred_weights *d = calloc(1, sizeof *d);
+    if (!d) return CNNRT_NOMEM(&m->err);
+    if ((st = keras_h5_open(h5_path, &d->file, &m->err))) {
+        free(d);
+        return st;
+    }
+    st = weights_match(&m->graph, &d->file, opts ? opts->pairing : CNNRT_PAIR_AUTO, &d->match,
+                       &m->err);
     if (!st) {
         free(m->notes);
         m->notes = NULL;
-        st = weights_check(&m->graph, &f, &match, &m->notes, &m->err);
-        if (!st) st = weights_read(&m->graph, &f, &match, &m->err);
-        weights_match_free(&match);
+        st = weights_check(&m->graph, &d->file, &d->match, &m->notes, &m->err);
     }
-    m->graph.synthetic_seed = st ? -1 : f.synthetic_seed;
-    if (!st && f.synthetic_seed >= 0)
+    m->graph.synthetic_seed = st ? -1 : d->file.synthetic_seed;
+    if (!st && d->file.synthetic_seed >= 0)
         notes_add(&m->notes,
                   "%s holds SYNTHETIC weights (seeded random numbers, seed %ld, made by "
                   "cnnrt's synthetic-weights tool): the results show that the runtime works, "
                   "they are not real predictions",
-                  h5_path, f.synthetic_seed);
-    keras_h5_close(&f);
-    m->graph.weights_loaded = st == CNNRT_OK;
-    return st;
+                  h5_path, d->file.synthetic_seed);
+    m->deferred = d;
+    m->graph.source = (struct weight_source){fetch_deferred, give_back_deferred, d};
+    if (st) {
+        drop_deferred(m);
+        return st;
+    }
+    m->graph.weights_loaded = true;
+    if (!(opts && opts->defer_values)) return read_deferred(m);
+    graph_drop_weights(&m->graph); /* values of an earlier load must not stay */
+    /* staging for the largest layer and a BatchNorm after it; bigger ones get their own */
+    for (int i = 0; i < m->graph.n_nodes; i++) {
+        size_t sz = 16384;
+        for (int k = 0; k < m->graph.nodes[i].n_weights; k++) sz += staged_size(&m->graph.nodes[i].w[k]);
+        if (sz > d->staging_cap) d->staging_cap = sz;
+    }
+    return CNNRT_OK;
 }
 
 cnnrt_status cnnrt_model_synthetic_weights(cnnrt_model *m, uint64_t seed)
@@ -166,6 +249,7 @@ cnnrt_status cnnrt_model_synthetic_weights(cnnrt_model *m, uint64_t seed)
     cnnrt_status st = need_graph(m);
     if (st) return st;
     drop_plan(m);
+    drop_deferred(m);
     if (m->threads > 0) {
         omp_set_num_threads(m->threads);
         openblas_set_num_threads(m->threads);
@@ -183,17 +267,15 @@ cnnrt_status cnnrt_model_prepare(cnnrt_model *m, const cnnrt_prepare_options *op
     drop_plan(m);
     if (opts && opts->threads > 0) m->threads = opts->threads;
     const bool consume = !(opts && opts->keep_originals);
+    if (!consume && (st = read_deferred(m))) return st;
     st = plan_build(&m->graph, m->threads, consume, &m->plan, &m->err);
+    drop_deferred(m);
     if (consume) m->graph.weights_loaded = false; /* partly freed even on failure */
     if (st) return st;
     m->prepared = true;
     if (!(opts && opts->keep_originals)) {
         /* the plan holds its own (folded, packed) copies: drop the Keras originals */
-        for (int i = 0; i < m->graph.n_nodes; i++)
-            for (int k = 0; k < m->graph.nodes[i].n_weights; k++) {
-                free(m->graph.nodes[i].w[k].data);
-                m->graph.nodes[i].w[k].data = NULL;
-            }
+        graph_drop_weights(&m->graph);
         m->graph.weights_loaded = false;
     }
     return CNNRT_OK;
@@ -256,6 +338,7 @@ cnnrt_status cnnrt_model_save_weights(cnnrt_model *m, const char *h5_path, const
     begin(m);
     cnnrt_status st = need_graph(m);
     if (st) return st;
+    if ((st = read_deferred(m))) return st;
     if (!m->graph.weights_loaded)
         return cnnrt_fail(&m->err, CNNRT_E_USAGE,
                           "no weights to save (load or generate them; prepare drops them unless "

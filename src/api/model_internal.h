@@ -7,7 +7,21 @@
 
 #include "cnnrt.h"
 #include "graph/graph.h"
+#include "io/keras_h5.h"
+#include "io/weights_match.h"
 #include "plan/plan.h"
+
+/* A checked weights file kept open until prepare has read its values
+ * (cnnrt_weights_options.defer_values). */
+struct deferred_weights {
+    struct keras_h5 file;
+    struct weights_match match;
+    /* staging memory reused layer after layer: values are read into it, packed by
+     * the planner, then given back (no fresh pages to fault in for every layer) */
+    float *staging;
+    size_t staging_cap, staging_used; /* floats */
+    int borrowed;                     /* arrays handed out and not given back yet */
+};
 
 struct cnnrt_model {
     cnnrt_error err;           /* last error, returned by cnnrt_model_error */
@@ -16,6 +30,7 @@ struct cnnrt_model {
     int n_overrides;
     struct graph graph;
     bool graph_loaded;
+    struct deferred_weights *deferred; /* non-NULL: values not read yet */
     struct plan plan;
     bool prepared, ran;
     int threads;               /* 0 = default */

@@ -196,7 +196,9 @@ static int load_model(const struct options *o, cnnrt_model *m, const cnnrt_detec
     bool default_weights = strcmp(o->weights, DEFAULT_WEIGHTS) == 0;
     const char *weights =
         default_weights ? cli_resolve_data_path(o->weights, wbuf, sizeof wbuf) : o->weights;
-    if ((st = cnnrt_model_load_weights(m, weights, NULL))) {
+    /* checked now, values read by prepare layer by layer (faster, less memory) */
+    const cnnrt_weights_options deferred = {CNNRT_PAIR_AUTO, 1};
+    if ((st = cnnrt_model_load_weights(m, weights, &deferred))) {
         int rc = fail_model(m, st);
         if (st == CNNRT_E_IO && default_weights)
             fprintf(stderr,

@@ -588,7 +588,7 @@ static int inspect_with_model(const struct options *o, const struct file_sniff *
     }
 
     /* the verdict: the loader itself */
-    cnnrt_weights_options wo = {o->pairing};
+    cnnrt_weights_options wo = {o->pairing, 0}; /* values read now: NaN is part of the verdict */
     st = cnnrt_model_load_weights(m, o->file, &wo);
     rc = cnnrt_status_exit_code(st);
     const char *pairing = have_table ? (cmp.match.by_name ? "by name" : "by position") : NULL;

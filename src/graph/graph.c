@@ -22,7 +22,8 @@ void graph_free(struct graph *g)
         struct node *n = &g->nodes[i];
         free(n->name);
         free(n->inputs);
-        for (int k = 0; k < NODE_MAX_WEIGHTS; k++) free(n->w[k].data);
+        for (int k = 0; k < NODE_MAX_WEIGHTS; k++)
+            if (!n->w[k].borrowed) free(n->w[k].data);
     }
     free(g->nodes);
     free(g->outputs);
@@ -135,21 +136,59 @@ size_t weight_elems(const struct weight *w)
     return n;
 }
 
+cnnrt_status graph_alloc_node_weights(struct graph *g, int node, cnnrt_error *err)
+{
+    struct node *n = &g->nodes[node];
+    for (int k = 0; k < n->n_weights; k++) {
+        if (n->w[k].data) continue;
+        size_t cnt = weight_elems(&n->w[k]);
+        if (cnt == 0 || cnt > ((size_t)1 << 31))
+            return cnnrt_fail(err, CNNRT_E_FORMAT, "layer '%s': weight '%s' has an invalid size",
+                              n->name, n->w[k].role);
+        n->w[k].data = malloc(cnt * sizeof(float)); /* filled by the caller */
+        if (!n->w[k].data) return CNNRT_NOMEM(err);
+    }
+    return CNNRT_OK;
+}
+
 cnnrt_status graph_alloc_weights(struct graph *g, cnnrt_error *err)
 {
     for (int i = 0; i < g->n_nodes; i++) {
-        struct node *n = &g->nodes[i];
-        for (int k = 0; k < n->n_weights; k++) {
-            if (n->w[k].data) continue;
-            size_t cnt = weight_elems(&n->w[k]);
-            if (cnt == 0 || cnt > ((size_t)1 << 31))
-                return cnnrt_fail(err, CNNRT_E_FORMAT, "layer '%s': weight '%s' has an invalid size",
-                                  n->name, n->w[k].role);
-            n->w[k].data = malloc(cnt * sizeof(float)); /* filled by the caller */
-            if (!n->w[k].data) return CNNRT_NOMEM(err);
-        }
+        cnnrt_status st = graph_alloc_node_weights(g, i, err);
+        if (st) return st;
     }
     return CNNRT_OK;
+}
+
+void graph_release_node_weights(struct graph *g, int node)
+{
+    struct node *n = &g->nodes[node];
+    for (int k = 0; k < n->n_weights; k++) {
+        struct weight *w = &n->w[k];
+        if (w->borrowed) {
+            if (g->source.give_back) g->source.give_back(g->source.ctx);
+        } else {
+            free(w->data);
+        }
+        w->data = NULL;
+        w->borrowed = false;
+    }
+}
+
+void graph_drop_weights(struct graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++) graph_release_node_weights(g, i);
+}
+
+cnnrt_status graph_fetch_weights(struct graph *g, int node, cnnrt_error *err)
+{
+    const struct node *n = &g->nodes[node];
+    bool missing = false;
+    for (int k = 0; k < n->n_weights; k++) missing |= n->w[k].data == NULL;
+    if (!missing) return CNNRT_OK;
+    if (!g->source.fetch)
+        return cnnrt_fail(err, CNNRT_E_USAGE, "layer '%s': its weights are not loaded", n->name);
+    return g->source.fetch(g->source.ctx, g, node, err);
 }
 
 const char *format_dims(const int *dims, int rank, char *buf, size_t len)

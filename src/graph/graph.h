@@ -81,6 +81,7 @@ struct weight {
     int rank;
     int dims[4];      /* Keras orientation: conv kernel (kh, kw, Cin, Cout) */
     float *data;      /* owned by the graph; NULL until weights are loaded */
+    bool borrowed;    /* data lies in the weight source's staging memory instead */
 };
 
 #define NODE_MAX_WEIGHTS 4
@@ -114,6 +115,17 @@ struct graph_param {
     char *source; /* where the value came from, for messages (may be NULL) */
 };
 
+/* Where weights that are not in memory yet come from: the loader can leave a
+ * checked weights file open and have each layer's values read when the planner
+ * needs them (see graph_fetch_weights). fetch fills (allocating) every w[].data
+ * of one node. */
+struct graph;
+struct weight_source {
+    cnnrt_status (*fetch)(void *ctx, struct graph *g, int node, cnnrt_error *err);
+    void (*give_back)(void *ctx); /* one borrowed array is no longer used */
+    void *ctx;
+};
+
 struct graph {
     char *name;         /* model name from the JSON */
     char *architecture; /* "ResNet50", "YOLOv3", ... (may be NULL) */
@@ -127,6 +139,7 @@ struct graph {
     struct graph_param *params;
     int n_params;
     bool weights_loaded;
+    struct weight_source source; /* fetch != NULL: some values are still in the file */
     long synthetic_seed; /* >= 0: the weights are cnnrt's synthetic ones with this seed */
 };
 
@@ -158,8 +171,22 @@ bool graph_param_set_source(struct graph *g, const char *name, const char *sourc
  * as one extra consumer each. NULL when out of memory. */
 int *graph_consumer_counts(const struct graph *g);
 
-/* Allocates the data arrays of every weight (zeroed). */
+/* Allocates the data arrays of every weight (contents undefined, filled by the
+ * caller). */
 cnnrt_status graph_alloc_weights(struct graph *g, cnnrt_error *err);
+
+/* Frees the data arrays of node's weights (borrowed ones go back to g->source). */
+void graph_release_node_weights(struct graph *g, int node);
+
+/* The same for every node. */
+void graph_drop_weights(struct graph *g);
+
+/* The same for one node's weights (those not allocated yet). */
+cnnrt_status graph_alloc_node_weights(struct graph *g, int node, cnnrt_error *err);
+
+/* Makes sure node's weights are in memory: reads them from g->source when they
+ * are still in the file. An error when they are neither (none loaded). */
+cnnrt_status graph_fetch_weights(struct graph *g, int node, cnnrt_error *err);
 
 /* Element count of a weight. */
 size_t weight_elems(const struct weight *w);

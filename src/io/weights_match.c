@@ -732,18 +732,31 @@ cnnrt_status weights_check(const struct graph *g, const struct keras_h5 *f,
     return CNNRT_OK;
 }
 
+static cnnrt_status read_pair(struct graph *g, struct keras_h5 *f, const struct weights_match *m,
+                              int i, cnnrt_error *err)
+{
+    struct node *n = &g->nodes[m->model_nodes[i]];
+    int l = m->file_layers[m->partner[i]];
+    cnnrt_status st = graph_alloc_node_weights(g, m->model_nodes[i], err);
+    for (int k = 0; k < n->n_weights && !st; k++)
+        st = keras_h5_read(f, l, k, n->w[k].data, weight_elems(&n->w[k]), err);
+    return st;
+}
+
 cnnrt_status weights_read(struct graph *g, struct keras_h5 *f, const struct weights_match *m,
                           cnnrt_error *err)
 {
-    cnnrt_status st = graph_alloc_weights(g, err);
-    if (st) return st;
     for (int i = 0; i < m->n_model; i++) {
-        struct node *n = &g->nodes[m->model_nodes[i]];
-        int l = m->file_layers[m->partner[i]];
-        for (int k = 0; k < n->n_weights; k++) {
-            st = keras_h5_read(f, l, k, n->w[k].data, weight_elems(&n->w[k]), err);
-            if (st) return st;
-        }
+        cnnrt_status st = read_pair(g, f, m, i, err);
+        if (st) return st;
     }
+    return CNNRT_OK;
+}
+
+cnnrt_status weights_read_node(struct graph *g, struct keras_h5 *f, const struct weights_match *m,
+                               int node, cnnrt_error *err)
+{
+    for (int i = 0; i < m->n_model; i++)
+        if (m->model_nodes[i] == node) return read_pair(g, f, m, i, err);
     return CNNRT_OK;
 }

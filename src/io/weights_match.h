@@ -74,6 +74,10 @@ const char *h5_layer_shapes(const struct h5_layer *L, char *buf, size_t len);
 cnnrt_status weights_read(struct graph *g, struct keras_h5 *f, const struct weights_match *m,
                           cnnrt_error *err);
 
+/* The same for one node of the graph (nothing to do when it has no weights). */
+cnnrt_status weights_read_node(struct graph *g, struct keras_h5 *f, const struct weights_match *m,
+                               int node, cnnrt_error *err);
+
 void weights_match_free(struct weights_match *m);
 
 /* What a layer of the file looks like from its weights alone. */

@@ -292,6 +292,14 @@ static cnnrt_status build_steps(struct builder *b)
     for (int i = 0; i < g->n_nodes; i++) {
         const struct node *n = &g->nodes[i];
         if (b->absorbed[i]) continue;
+        /* values still in the weights file are read layer by layer, just before they
+         * are folded and packed, so the whole file is never in memory twice */
+        cnnrt_status st = graph_fetch_weights(g, i, err);
+        if (!st && (n->op == OP_CONV2D || n->op == OP_DENSE)) {
+            int next = sole_consumer(b, i); /* a BatchNorm that may be folded in */
+            if (next >= 0 && g->nodes[next].op == OP_BATCH_NORM) st = graph_fetch_weights(g, next, err);
+        }
+        if (st) return st;
         if (n->op == OP_INPUT) {
             b->tensor_of[i] = b->p->input = new_tensor(b, n->out);
             if (b->p->input < 0) return CNNRT_NOMEM(err);
@@ -387,13 +395,7 @@ static cnnrt_status build_steps(struct builder *b)
         /* only the chain's last node has a materialised value */
         for (int k = 1; k < b->n_chain; k++) b->absorbed[b->chain[k]] = true;
         b->tensor_of[last] = s->out;
-        for (int k = 0; k < b->n_chain && b->consume; k++) {
-            struct node *done = &g->nodes[b->chain[k]];
-            for (int w = 0; w < done->n_weights; w++) {
-                free(done->w[w].data);
-                done->w[w].data = NULL;
-            }
-        }
+        for (int k = 0; k < b->n_chain && b->consume; k++) graph_release_node_weights(g, b->chain[k]);
     }
     return CNNRT_OK;
 }

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "api/model_internal.h"
+#include "core/util.h"
 #include "cnnrt.h"
 #include "exec/graph_exec.h"
 #include "test.h"
@@ -639,4 +640,106 @@ TEST(plan_synthetic_weights_are_deterministic)
     CHECK(memcmp(w[0], w[1], count * sizeof(float)) == 0);
     CHECK(memcmp(w[0], w[2], count * sizeof(float)) != 0);
     for (int k = 0; k < 3; k++) free(w[k]);
+}
+
+/* ------------------------------------------------------- deferred loading -- */
+
+/* Prepared and run once on a fixed input; NULL (with a recorded failure) on error. */
+static cnnrt_model *load_run(const char *json, const char *h5, int defer, uint64_t seed_first,
+                             struct outputs *o)
+{
+    static float x[10 * 10 * 3];
+    for (size_t i = 0; i < CNNRT_ARRAY_LEN(x); i++) x[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+    cnnrt_model *m = cnnrt_model_new();
+    if (!m || cnnrt_model_load_graph(m, json) != CNNRT_OK) {
+        CHECK_MSG(false, "load_graph: %s", m ? cnnrt_model_error(m) : "no memory");
+        cnnrt_model_free(m);
+        return NULL;
+    }
+    if (seed_first) CHECK(cnnrt_model_synthetic_weights(m, seed_first) == CNNRT_OK);
+    const cnnrt_weights_options wo = {CNNRT_PAIR_AUTO, defer};
+    cnnrt_status st = cnnrt_model_load_weights(m, h5, &wo);
+    if (!st) st = cnnrt_model_prepare(m, NULL);
+    CHECK_MSG(st == CNNRT_OK, "load (defer %d): %s", defer, cnnrt_model_error(m));
+    if (st || !run_copy(m, x, CNNRT_ARRAY_LEN(x), o)) {
+        cnnrt_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* Values read by prepare layer by layer (through reused staging memory) give the
+ * same bits as values read up front; earlier weights do not survive a deferred
+ * load; saving reads the deferred values first; a NaN in the file is found by
+ * prepare instead of load_weights, with the same message. */
+TEST(plan_deferred_weights_match_eager)
+{
+    const char *text = MODEL(10, 10, 3)
+        L("c1", "Conv2D", CONV(8, 3, 1, "same"), "'in'")
+        L("bn1", "BatchNormalization", "'epsilon': 0.001", "'c1'")
+        L("r1", "ReLU", "", "'bn1'")
+        L("c2", "Conv2D", CONV(12, 3, 2, "same") ", 'activation': 'relu'", "'r1'")
+        L("bn2", "BatchNormalization", "", "'c2'")
+        L("c3", "Conv2D", CONV(6, 1, 1, "valid") ", 'use_bias': false", "'bn2'")
+        L("bn3", "BatchNormalization", "'scale': false", "'c3'")
+        L("gap", "GlobalAveragePooling2D", "", "'bn3'")
+        L("d", "Dense", "'units': 5, 'activation': 'softmax'", "'gap'")
+        OUTPUTS("'d', 'bn3'");
+    char json[1024], h5[1024], copy[1024], nan_h5[1024];
+    snprintf(json, sizeof json, "%s", write_model("deferred", text));
+    snprintf(h5, sizeof h5, "%s/deferred.h5", test_tmp_dir());
+    snprintf(copy, sizeof copy, "%s/deferred-copy.h5", test_tmp_dir());
+    snprintf(nan_h5, sizeof nan_h5, "%s/deferred-nan.h5", test_tmp_dir());
+
+    cnnrt_model *w = cnnrt_model_new();
+    REQUIRE(w && cnnrt_model_load_graph(w, json) == CNNRT_OK);
+    REQUIRE(cnnrt_model_synthetic_weights(w, 21) == CNNRT_OK);
+    REQUIRE(cnnrt_model_save_weights(w, h5, NULL, 0) == CNNRT_OK);
+    int bn2 = graph_find(&w->graph, "bn2");
+    REQUIRE(bn2 >= 0);
+    w->graph.nodes[bn2].w[0].data[3] = NAN;
+    REQUIRE(cnnrt_model_save_weights(w, nan_h5, NULL, 0) == CNNRT_OK);
+    cnnrt_model_free(w);
+
+    struct outputs eager, deferred, over, saved;
+    cnnrt_model *a = load_run(json, h5, 0, 0, &eager);
+    cnnrt_model *b = load_run(json, h5, 1, 0, &deferred);
+    cnnrt_model *c = load_run(json, h5, 1, 5, &over); /* synthetic values first */
+    REQUIRE(a && b && c);
+    CHECK(outputs_identical(&eager, &deferred));
+    CHECK(outputs_identical(&eager, &over));
+    CHECK(b->deferred == NULL && c->deferred == NULL); /* the file is closed after prepare */
+
+    /* save_weights after a deferred load reads the values, then writes them */
+    cnnrt_model *d = cnnrt_model_new();
+    const cnnrt_weights_options defer = {CNNRT_PAIR_AUTO, 1};
+    REQUIRE(d && cnnrt_model_load_graph(d, json) == CNNRT_OK);
+    REQUIRE(cnnrt_model_load_weights(d, h5, &defer) == CNNRT_OK);
+    CHECK_MSG(cnnrt_model_save_weights(d, copy, NULL, 0) == CNNRT_OK, "%s", cnnrt_model_error(d));
+    cnnrt_model_free(d);
+    cnnrt_model *e = load_run(json, copy, 1, 0, &saved);
+    REQUIRE(e);
+    CHECK(outputs_identical(&eager, &saved));
+
+    /* NaN: refused by load_weights when eager, by prepare when deferred */
+    cnnrt_model *f = cnnrt_model_new();
+    REQUIRE(f && cnnrt_model_load_graph(f, json) == CNNRT_OK);
+    CHECK_FAILS(cnnrt_model_load_weights(f, nan_h5, NULL), CNNRT_E_FORMAT, f, "NaN");
+    CHECK(strstr(cnnrt_model_error(f), "bn2") != NULL);
+    CHECK(cnnrt_model_load_weights(f, nan_h5, &defer) == CNNRT_OK);
+    CHECK_FAILS(cnnrt_model_prepare(f, NULL), CNNRT_E_FORMAT, f, "NaN");
+    CHECK(strstr(cnnrt_model_error(f), "bn2") != NULL);
+    CHECK(f->deferred == NULL);
+    CHECK_FAILS(cnnrt_model_run(f, NULL, 0), CNNRT_E_USAGE, f, "not prepared");
+    CHECK_FAILS(cnnrt_model_prepare(f, NULL), CNNRT_E_USAGE, f, "weights");
+    cnnrt_model_free(f);
+
+    outputs_free(&eager);
+    outputs_free(&deferred);
+    outputs_free(&over);
+    outputs_free(&saved);
+    cnnrt_model_free(a);
+    cnnrt_model_free(b);
+    cnnrt_model_free(c);
+    cnnrt_model_free(e);
 }
