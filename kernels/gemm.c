@@ -72,6 +72,54 @@ void gemm_b_free(struct gemm_b *b)
 
 /* ------------------------------------------------------------------ A -- */
 
+/* Copies n floats; the runs of a first layer (3 channels: 3 to 21 floats) are too
+ * short for a memcpy call to pay. */
+static inline void copy_run(float *dst, const float *src, int n)
+{
+    if (n > 32) {
+        memcpy(dst, src, (size_t)n * sizeof(float));
+        return;
+    }
+    for (int i = 0; i < n; i++) dst[i] = src[i];
+}
+
+static inline void zero_run(float *dst, int n)
+{
+    for (int i = 0; i < n; i++) dst[i] = 0.0f;
+}
+
+/* pack_a_im2col for whole rows: the output position advances without divisions and
+ * each kernel row is one run when the window is inside the image. */
+static void pack_a_im2col_rows(const struct window_desc *d, const float *in, int m0, int mc,
+                               float *dst)
+{
+    const int row_len = d->kw * d->c, kc = d->kh * row_len;
+    int oy = m0 / d->ow, ox = m0 % d->ow;
+    for (int r = 0; r < mc; r++) {
+        float *out = dst + (size_t)r * kc;
+        const int y0 = oy * d->sh - d->pad_top, x0 = ox * d->sw - d->pad_left;
+        const bool x_inside = x0 >= 0 && x0 + d->kw <= d->w;
+        for (int ky = 0; ky < d->kh; ky++, out += row_len) {
+            const int y = y0 + ky;
+            if (y < 0 || y >= d->h) {
+                zero_run(out, row_len);
+            } else if (x_inside) {
+                copy_run(out, in + ((size_t)y * d->w + x0) * d->c, row_len);
+            } else {
+                for (int kx = 0; kx < d->kw; kx++) {
+                    const int x = x0 + kx;
+                    if (x < 0 || x >= d->w) zero_run(out + kx * d->c, d->c);
+                    else copy_run(out + kx * d->c, in + ((size_t)y * d->w + x) * d->c, d->c);
+                }
+            }
+        }
+        if (++ox == d->ow) {
+            ox = 0;
+            oy++;
+        }
+    }
+}
+
 /* Gathers rows [m0, m0+mc) and columns [k0, k0+kc) of the im2col view of an NHWC
  * input into dst, row-major with row stride kc: each (ky, kx) segment of a row is a
  * contiguous run of input channels (or zeros on padding), so this is a few memcpys
@@ -79,6 +127,10 @@ void gemm_b_free(struct gemm_b *b)
 static void pack_a_im2col(const struct window_desc *d, const float *in, int m0, int mc, int k0,
                           int kc, float *dst)
 {
+    if (k0 == 0 && kc == d->kh * d->kw * d->c) { /* whole rows (small K: a first layer) */
+        pack_a_im2col_rows(d, in, m0, mc, dst);
+        return;
+    }
     const int kend = k0 + kc;
     for (int r = 0; r < mc; r++) {
         float *out = dst + (size_t)r * kc;
@@ -96,20 +148,18 @@ static void pack_a_im2col(const struct window_desc *d, const float *in, int m0, 
             if (y < 0 || y >= d->h) {
                 run = row_len - within;
                 if (run > kend - k) run = kend - k;
-                memset(out + (k - k0), 0, (size_t)run * sizeof(float));
+                zero_run(out + (k - k0), run);
             } else if (x >= 0 && x0 + d->kw <= d->w) {
                 run = row_len - within;
                 if (run > kend - k) run = kend - k;
-                memcpy(out + (k - k0), in + ((size_t)y * d->w + x) * d->c + within % d->c,
-                       (size_t)run * sizeof(float));
+                copy_run(out + (k - k0), in + ((size_t)y * d->w + x) * d->c + within % d->c, run);
             } else {
                 const int ci = within % d->c;
                 run = d->c - ci < kend - k ? d->c - ci : kend - k;
                 if (x < 0 || x >= d->w)
-                    memset(out + (k - k0), 0, (size_t)run * sizeof(float));
+                    zero_run(out + (k - k0), run);
                 else
-                    memcpy(out + (k - k0), in + ((size_t)y * d->w + x) * d->c + ci,
-                           (size_t)run * sizeof(float));
+                    copy_run(out + (k - k0), in + ((size_t)y * d->w + x) * d->c + ci, run);
             }
             k += run;
         }
