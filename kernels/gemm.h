@@ -65,10 +65,6 @@ static inline size_t gemm_packed_index(const struct gemm_b *b, int kk, int j)
            (size_t)(kk - k0) * GEMM_NR + j % GEMM_NR;
 }
 
-/* Memory for large arrays: 64-byte aligned, and on 2 MiB pages (transparent huge
- * pages) when large, which saves most page faults when weights are prepared.
- * Free with free(). NULL when out of memory. */
-void *gemm_alloc_large(size_t bytes);
 
 void gemm_b_free(struct gemm_b *b);
 

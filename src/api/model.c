@@ -62,7 +62,7 @@ static cnnrt_status fetch_deferred(void *ctx, struct graph *g, int node, cnnrt_e
     for (int k = 0; k < n->n_weights; k++)
         if (!n->w[k].data) need += staged_size(&n->w[k]);
     if (d->borrowed == 0) d->staging_used = 0;
-    if (!d->staging && d->staging_cap) d->staging = alloc_large(d->staging_cap * sizeof(float));
+    if (!d->staging && d->staging_cap) d->staging = aligned_alloc64(d->staging_cap * sizeof(float));
     if (d->staging && d->staging_used + need <= d->staging_cap) {
         for (int k = 0; k < n->n_weights; k++) {
             struct weight *w = &n->w[k];

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -88,17 +87,6 @@ void *aligned_alloc64(size_t bytes)
     void *p = NULL;
     if (bytes == 0) bytes = 64;
     if (posix_memalign(&p, 64, bytes) != 0) return NULL;
-    return p;
-}
-
-void *alloc_large(size_t bytes)
-{
-    const size_t huge = 2u << 20;
-    if (bytes < huge) return aligned_alloc64(bytes);
-    void *p = NULL;
-    bytes = (bytes + huge - 1) / huge * huge;
-    if (posix_memalign(&p, huge, bytes) != 0) return NULL;
-    madvise(p, bytes, MADV_HUGEPAGE); /* a hint: failure only costs speed */
     return p;
 }
 

@@ -39,9 +39,6 @@ cnnrt_status file_size(const char *path, uint64_t *size, cnnrt_error *err);
 /* 64-byte aligned allocation (for SIMD kernels); free with aligned_free. */
 void *aligned_alloc64(size_t bytes);
 
-/* Like aligned_alloc64, on transparent huge pages when large (fewer page faults for
- * weights and the arena). Free with aligned_free. */
-void *alloc_large(size_t bytes);
 void aligned_free(void *p);
 
 /* Output written under a temporary name beside its final path and renamed into place

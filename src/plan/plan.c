@@ -460,7 +460,7 @@ static cnnrt_status plan_memory(struct plan *p, cnnrt_error *err)
     free(order);
     free(placed);
     p->arena_floats = total;
-    p->arena = alloc_large(total * sizeof(float));
+    p->arena = aligned_alloc64(total * sizeof(float));
     if (!p->arena) return CNNRT_NOMEM(err);
     memset(p->arena, 0, total * sizeof(float));
     return CNNRT_OK;
