@@ -236,7 +236,8 @@ cnnrt_status cnnrt_model_load_weights(cnnrt_model *m, const char *h5_path,
     /* staging for the largest layer and a BatchNorm after it; bigger ones get their own */
     for (int i = 0; i < m->graph.n_nodes; i++) {
         size_t sz = 16384;
-        for (int k = 0; k < m->graph.nodes[i].n_weights; k++) sz += staged_size(&m->graph.nodes[i].w[k]);
+        const struct node *n = &m->graph.nodes[i];
+        for (int k = 0; k < n->n_weights; k++) sz += staged_size(&n->w[k]);
         if (sz > d->staging_cap) d->staging_cap = sz;
     }
     return CNNRT_OK;

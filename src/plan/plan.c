@@ -297,7 +297,8 @@ static cnnrt_status build_steps(struct builder *b)
         cnnrt_status st = graph_fetch_weights(g, i, err);
         if (!st && (n->op == OP_CONV2D || n->op == OP_DENSE)) {
             int next = sole_consumer(b, i); /* a BatchNorm that may be folded in */
-            if (next >= 0 && g->nodes[next].op == OP_BATCH_NORM) st = graph_fetch_weights(g, next, err);
+            if (next >= 0 && g->nodes[next].op == OP_BATCH_NORM)
+                st = graph_fetch_weights(g, next, err);
         }
         if (st) return st;
         if (n->op == OP_INPUT) {
@@ -395,7 +396,8 @@ static cnnrt_status build_steps(struct builder *b)
         /* only the chain's last node has a materialised value */
         for (int k = 1; k < b->n_chain; k++) b->absorbed[b->chain[k]] = true;
         b->tensor_of[last] = s->out;
-        for (int k = 0; k < b->n_chain && b->consume; k++) graph_release_node_weights(g, b->chain[k]);
+        for (int k = 0; k < b->n_chain && b->consume; k++)
+            graph_release_node_weights(g, b->chain[k]);
     }
     return CNNRT_OK;
 }
