@@ -241,9 +241,7 @@ static int model_load(const struct options *o, cnnrt_model *m, struct load_times
     double t1 = now_ms();
     if (o->threads > 0) cnnrt_model_set_threads(m, (int)o->threads);
     if (o->weights) {
-        /* checked now, values read by prepare layer by layer (faster, less memory) */
-        const cnnrt_weights_options deferred = {CNNRT_PAIR_AUTO, 1};
-        st = cnnrt_model_load_weights(m, o->weights, &deferred);
+        st = cnnrt_model_load_weights(m, o->weights, &cli_weights_deferred);
     } else {
         st = cnnrt_model_synthetic_weights(m, (uint64_t)o->seed);
         t->synthetic = true;

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+const cnnrt_weights_options cli_weights_deferred = {CNNRT_PAIR_AUTO, 1};
+
 void cli_error(const char *program, const char *fmt, ...)
 {
     fprintf(stderr, "%s: error: ", program);

@@ -16,6 +16,10 @@ enum {
     EXIT_INTERNAL = 5  /* out of memory or a bug */
 };
 
+/* How the tools that run a model load weights: everything checked at once, values
+ * read by prepare layer by layer (faster, less memory; see defer_values). */
+extern const cnnrt_weights_options cli_weights_deferred;
+
 /* Prints "PROGRAM: error: message" to stderr (message may span lines). */
 void cli_error(const char *program, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -196,9 +196,7 @@ static int load_model(const struct options *o, cnnrt_model *m, const cnnrt_detec
     bool default_weights = strcmp(o->weights, DEFAULT_WEIGHTS) == 0;
     const char *weights =
         default_weights ? cli_resolve_data_path(o->weights, wbuf, sizeof wbuf) : o->weights;
-    /* checked now, values read by prepare layer by layer (faster, less memory) */
-    const cnnrt_weights_options deferred = {CNNRT_PAIR_AUTO, 1};
-    if ((st = cnnrt_model_load_weights(m, weights, &deferred))) {
+    if ((st = cnnrt_model_load_weights(m, weights, &cli_weights_deferred))) {
         int rc = fail_model(m, st);
         if (st == CNNRT_E_IO && default_weights)
             fprintf(stderr,

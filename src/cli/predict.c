@@ -122,9 +122,7 @@ static int load_model(const struct options *o, cnnrt_model *m, const cnnrt_label
     const char *weights = strcmp(o->weights, DEFAULT_WEIGHTS) == 0
                               ? cli_resolve_data_path(o->weights, wbuf, sizeof wbuf)
                               : o->weights;
-    /* checked now, values read by prepare layer by layer (faster, less memory) */
-    const cnnrt_weights_options deferred = {CNNRT_PAIR_AUTO, 1};
-    st = cnnrt_model_load_weights(m, weights, &deferred);
+    st = cnnrt_model_load_weights(m, weights, &cli_weights_deferred);
     if (st) {
         cli_error(PROGRAM, "%s", cnnrt_model_error(m));
         if (st == CNNRT_E_IO && strcmp(o->weights, DEFAULT_WEIGHTS) == 0)

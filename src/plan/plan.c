@@ -167,6 +167,16 @@ static int winograd_tile(const struct plan *p, const struct window_desc *w, int 
     return 0;
 }
 
+/* The BatchNorm folded into the Conv or Dense `node` (directly after it, no
+ * activation in between), or -1. */
+static int folded_batch_norm(const struct builder *b, int node)
+{
+    const struct node *n = &b->g->nodes[node];
+    enum act_type own_act = n->op == OP_CONV2D ? n->p.conv.act : n->p.dense.act;
+    int next = sole_consumer(b, node);
+    return own_act == ACT_LINEAR && next >= 0 && b->g->nodes[next].op == OP_BATCH_NORM ? next : -1;
+}
+
 /* Conv or Dense: copies the kernel/bias, folds a following BatchNorm, fuses the
  * activation, the residual Add and the activation after it. Returns the last node
  * absorbed into the step. */
@@ -193,8 +203,8 @@ static int plan_linear(struct builder *b, int node, struct step *s)
     /* BatchNorm right after a linear (no activation in between): y = x*scale + shift
      * per output channel, folded into the kernel columns and the bias */
     bool folded = false;
-    int next = sole_consumer(b, last);
-    if (own_act == ACT_LINEAR && next >= 0 && g->nodes[next].op == OP_BATCH_NORM) {
+    int next = folded_batch_norm(b, node);
+    if (next >= 0) {
         bn_scale_shift(&g->nodes[next], cout, scale, shift);
         folded = true;
         if (!fuse(b, s, next)) {
@@ -295,11 +305,8 @@ static cnnrt_status build_steps(struct builder *b)
         /* values still in the weights file are read layer by layer, just before they
          * are folded and packed, so the whole file is never in memory twice */
         cnnrt_status st = graph_fetch_weights(g, i, err);
-        if (!st && (n->op == OP_CONV2D || n->op == OP_DENSE)) {
-            int next = sole_consumer(b, i); /* a BatchNorm that may be folded in */
-            if (next >= 0 && g->nodes[next].op == OP_BATCH_NORM)
-                st = graph_fetch_weights(g, next, err);
-        }
+        const int bn = n->op == OP_CONV2D || n->op == OP_DENSE ? folded_batch_norm(b, i) : -1;
+        if (!st && bn >= 0) st = graph_fetch_weights(g, bn, err); /* folded in below */
         if (st) return st;
         if (n->op == OP_INPUT) {
             b->tensor_of[i] = b->p->input = new_tensor(b, n->out);
