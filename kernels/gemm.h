@@ -80,7 +80,11 @@ struct gemm_a {
 size_t gemm_scratch_per_thread(void);
 
 /* C = epilogue(A * B). scratch holds gemm_scratch_per_thread() floats for each of
- * max_threads threads; at most max_threads OpenMP threads are used. */
+ * max_threads threads; at most max_threads OpenMP threads are used.
+ * The epilogue's residual may be C itself (ep->residual == c, ep->ldr == ldc: the
+ * output replaces the residual in place). When K is cut into blocks (b->kc < b->k)
+ * that needs ep->act1 == ACT_LINEAR: C then starts as the residual and each block
+ * adds into it, act2(residual + A*B + bias). */
 void gemm_run(const struct gemm_a *a, int m, const struct gemm_b *b, float *c, int ldc,
               const struct epilogue *ep, float *scratch, int max_threads);
 

@@ -30,7 +30,8 @@ struct window_desc {
 /* What is applied to each conv/dense result before it is stored:
  *   v = acc + bias[k];  v = act1(v);  v += residual[i];  v = act2(v)
  * Any field may be "off": bias NULL, act ACT_LINEAR, residual NULL. The residual has
- * the output's shape, stored with row stride ldr (in floats, per pixel). */
+ * the output's shape, stored with row stride ldr (in floats, per pixel); it may be the
+ * output itself where the kernel says so (gemm_run, winograd_conv). */
 struct epilogue {
     const float *bias;
     enum act_type act1;

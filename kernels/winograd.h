@@ -46,7 +46,8 @@ size_t winograd_scratch(const struct window_desc *d, const struct winograd_weigh
                         int max_threads);
 
 /* out (oh, ow, cout; row stride ldo per pixel) = epilogue(conv3x3(in)). d must be a
- * 3x3 stride-1 window; padding may be asymmetric. */
+ * 3x3 stride-1 window; padding may be asymmetric. The epilogue's residual may be out
+ * itself (same stride): each value is read just before its position is written. */
 void winograd_conv(const struct window_desc *d, const struct winograd_weights *w, const float *in,
                    const struct epilogue *ep, float *out, int ldo, float *scratch, int max_threads);
 

@@ -49,6 +49,7 @@ static int new_tensor(struct builder *b, cnnrt_shape shape)
     t->shape = shape;
     t->size = shape_elems(shape.h, shape.w, shape.c);
     t->first = t->last = -1;
+    t->shares = -1;
     return p->n_tensors++;
 }
 
@@ -409,8 +410,35 @@ static cnnrt_status build_steps(struct builder *b)
     return CNNRT_OK;
 }
 
+/* Whether conv step s may write its output over its residual (a ResNet block's
+ * shortcut): the residual must die at this step and have the output's size. The
+ * output pass then reads each residual value just before it stores the output value
+ * at the same address, so the residual stream and the output's cache-line fills are
+ * one stream. With K cut into blocks, the GEMM starts from the residual and adds the
+ * partial sums into it (kernels/gemm.h), which needs no activation before the add. */
+static bool residual_in_place(const struct plan *p, int s)
+{
+    const struct step *st = &p->steps[s];
+    if (st->kind != STEP_CONV || st->residual < 0 || p->blas) return false;
+    const struct plan_tensor *r = &p->tensors[st->residual], *o = &p->tensors[st->out];
+    if (st->residual == p->input || r->last != s || r->size != o->size || o->first != s)
+        return false;
+    for (int k = 0; k < st->n_in; k++)
+        if (st->in[k] == st->residual) return false;
+    if (st->act1 == ACT_SIGMOID || st->act2 == ACT_SIGMOID) return false;
+    return st->wino.m || st->packed.kc >= st->packed.k || st->act1 == ACT_LINEAR;
+}
+
+/* The tensor that owns the memory t lives in. */
+static int memory_owner(const struct plan *p, int t)
+{
+    while (p->tensors[t].shares >= 0) t = p->tensors[t].shares;
+    return t;
+}
+
 /* First-fit placement of tensors in one arena, by decreasing size, so that tensors
- * alive at the same time never overlap. */
+ * alive at the same time never overlap. A tensor that replaces a residual in place
+ * shares its owner's memory, whose lifetime grows to cover both. */
 static cnnrt_status plan_memory(struct plan *p, cnnrt_error *err)
 {
     for (int s = 0; s < p->n_steps; s++) {
@@ -425,6 +453,14 @@ static cnnrt_status plan_memory(struct plan *p, cnnrt_error *err)
     p->tensors[p->input].first = -1;
     if (p->tensors[p->input].last < 0) p->tensors[p->input].last = 0;
     for (int k = 0; k < p->n_outputs; k++) p->tensors[p->outputs[k]].last = p->n_steps;
+    for (int s = 0; s < p->n_steps; s++) {
+        if (!residual_in_place(p, s)) continue;
+        const struct step *st = &p->steps[s];
+        const int owner = memory_owner(p, st->residual);
+        p->tensors[st->out].shares = owner;
+        if (p->tensors[owner].last < p->tensors[st->out].last)
+            p->tensors[owner].last = p->tensors[st->out].last;
+    }
 
     int n = p->n_tensors;
     int *order = malloc((size_t)n * sizeof *order);
@@ -448,6 +484,7 @@ static cnnrt_status plan_memory(struct plan *p, cnnrt_error *err)
     int n_placed = 0;
     for (int i = 0; i < n; i++) {
         struct plan_tensor *t = &p->tensors[order[i]];
+        if (t->shares >= 0) continue;
         size_t size = (t->size + align - 1) / align * align;
         size_t offset = 0;
         for (bool moved = true; moved;) {
@@ -466,6 +503,8 @@ static cnnrt_status plan_memory(struct plan *p, cnnrt_error *err)
         placed[n_placed++] = order[i];
         if (offset + size > total) total = offset + size;
     }
+    for (int i = 0; i < n; i++)
+        if (p->tensors[i].shares >= 0) p->tensors[i].offset = p->tensors[memory_owner(p, i)].offset;
     free(order);
     free(placed);
     p->arena_floats = total;

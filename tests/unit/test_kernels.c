@@ -799,6 +799,75 @@ TEST(kernels_gemm_engine_threads_bitwise_identical)
     }
 }
 
+TEST(kernels_residual_in_place)
+{
+    /* The output may replace the residual in place (the planner does that for a
+     * ResNet block's shortcut). One K block or Winograd: the very same bits as with a
+     * separate output. Several K blocks (act1 linear): C starts as the residual and the
+     * blocks add into it, a different summation order, so compared within rounding. */
+    struct {
+        int h, w, c, k; /* input h x w x c, k x k "same" conv */
+        enum act_type act1;
+        int wino;       /* 0: GEMM, else Winograd F(wino x wino) */
+    } cases[] = {{9, 7, 40, 1, ACT_LEAKY, 0},  {6, 5, 300, 1, ACT_LINEAR, 0},
+                 {5, 6, 40, 3, ACT_LINEAR, 0}, {7, 8, 24, 3, ACT_RELU, 4},
+                 {6, 6, 24, 3, ACT_LEAKY, 2}};
+    for (int t = 0; t < 5; t++) {
+        const int h = cases[t].h, w = cases[t].w, c = cases[t].c, k = cases[t].k, cout = 37;
+        const int pad = k / 2;
+        struct window_desc d = window(h, w, c, k, k, 1, 1, pad, pad, pad, pad);
+        const size_t pixels = (size_t)d.oh * d.ow, n_out = pixels * cout;
+        const size_t n_k = (size_t)k * k * c * cout;
+        float *in = random_new((size_t)h * w * c, 2600 + (unsigned)t, -1, 1);
+        float *kernel = random_new(n_k, 2700 + (unsigned)t, -1, 1);
+        float *bias = random_new((size_t)cout, 2800 + (unsigned)t, -1, 1);
+        float *res = random_new(n_out, 2900 + (unsigned)t, -1, 1);
+        float *apart = guarded_new(n_out), *inplace = guarded_new(n_out);
+        memcpy(inplace, res, n_out * sizeof(float));
+        struct epilogue ep = {bias, cases[t].act1, 0.1f, res, cout, ACT_RELU, 0};
+        struct epilogue ep_in = ep;
+        ep_in.residual = inplace;
+        struct gemm_b b = {0};
+        struct winograd_weights wg = {0};
+        float *scratch;
+        if (cases[t].wino) {
+            REQUIRE(winograd_prepare(kernel, c, cout, cases[t].wino, NULL, &wg) == 0);
+            scratch = guarded_new(winograd_scratch(&d, &wg, 2));
+            winograd_conv(&d, &wg, in, &ep, apart, cout, scratch, 2);
+            winograd_conv(&d, &wg, in, &ep_in, inplace, cout, scratch, 2);
+        } else {
+            REQUIRE(gemm_pack_b(kernel, k * k * c, cout, cout, NULL, &b) == 0);
+            scratch = guarded_new(gemm_scratch_per_thread() * 2);
+            struct gemm_a a = {k == 1 ? GEMM_A_MATRIX : GEMM_A_IM2COL, in, c, &d};
+            gemm_run(&a, (int)pixels, &b, apart, cout, &ep, scratch, 2);
+            gemm_run(&a, (int)pixels, &b, inplace, cout, &ep_in, scratch, 2);
+        }
+        const bool blocks = !cases[t].wino && b.kc < b.k;
+        CHECK_MSG(blocks == (!cases[t].wino && k * k * c > GEMM_KC), "case %d: K blocks", t);
+        if (!blocks) {
+            CHECK_MSG(same_bits(apart, inplace, n_out), "case %d: in place differs", t);
+        } else {
+            double worst = 0;
+            for (size_t i = 0; i < n_out; i++) {
+                const double diff = fabs((double)apart[i] - inplace[i]);
+                if (diff > worst) worst = diff;
+            }
+            /* sums of 300 products of values in [-1, 1]: rounding is ~1e-5 */
+            CHECK_MSG(worst < 1e-4, "case %d: in place differs by %.3g", t, worst);
+        }
+        CHECK_MSG(!guard_damage(inplace, n_out), "case %d: wrote past the output", t);
+        gemm_b_free(&b);
+        winograd_free(&wg);
+        free(in);
+        free(kernel);
+        free(bias);
+        free(res);
+        free(apart);
+        free(inplace);
+        free(scratch);
+    }
+}
+
 /* ------------------------------------------------------------- epilogue -- */
 
 TEST(kernels_epilogue_apply_matches_reference)

@@ -361,6 +361,76 @@ TEST(plan_residual_adds)
     cnnrt_model_free(m);
 }
 
+/* Conv steps whose output took over their residual's memory, and whether the
+ * labelled one did. */
+static int count_in_place(const cnnrt_model *m, const char *part, bool *found)
+{
+    int n = 0;
+    *found = false;
+    for (int i = 0; i < m->plan.n_steps; i++) {
+        const struct step *s = &m->plan.steps[i];
+        if (s->kind != STEP_CONV || s->residual < 0) continue;
+        const struct plan_tensor *o = &m->plan.tensors[s->out], *r = &m->plan.tensors[s->residual];
+        if (o->shares < 0 || o->offset != r->offset) continue;
+        n++;
+        if (strstr(s->label, part)) *found = true;
+    }
+    return n;
+}
+
+TEST(plan_residual_in_place)
+{
+    /* Shortcuts that die at their Add are overwritten by the conv that adds them:
+     * several K blocks with no activation before the add (a1, a2: K = 300), Winograd
+     * (a3), one K block (m6). Not in place: several K blocks with an activation
+     * before the add (a4), a shortcut that is also the conv's input (a5), one that is
+     * read later (a6), a model output (a7) or input. check_model compares every output with
+     * the node-by-node reference and 1 vs 2 threads. */
+    const char *text = MODEL(6, 7, 40)
+        L("s0", "Conv2D", CONV(40, 3, 1, "same"), "'in'")
+        L("x1", "Conv2D", CONV(300, 1, 1, "valid") ", 'activation': 'relu'", "'s0'")
+        L("y1", "Conv2D", CONV(40, 1, 1, "valid"), "'x1'")
+        L("a1", "Add", "", "'y1', 's0'")
+        L("o1", "Activation", "'activation': 'relu'", "'a1'")
+        L("x2", "Conv2D", CONV(300, 1, 1, "valid") ", 'activation': 'relu'", "'o1'")
+        L("y2", "Conv2D", CONV(40, 1, 1, "valid"), "'x2'")
+        L("b2", "BatchNormalization", "", "'y2'")
+        L("a2", "Add", "", "'b2', 'o1'")
+        L("o2", "LeakyReLU", "'alpha': 0.1", "'a2'")
+        L("x3", "Conv2D", CONV(24, 1, 1, "valid") ", 'activation': 'relu'", "'o2'")
+        L("y3", "Conv2D", CONV(40, 3, 1, "same") ", 'activation': 'relu'", "'x3'")
+        L("a3", "Add", "", "'o2', 'y3'")
+        L("x4", "Conv2D", CONV(300, 1, 1, "valid") ", 'activation': 'relu'", "'a3'")
+        L("y4", "Conv2D", CONV(40, 1, 1, "valid") ", 'activation': 'relu'", "'x4'")
+        L("a4", "Add", "", "'y4', 'a3'")
+        L("y5", "Conv2D", CONV(40, 1, 1, "valid"), "'a4'")
+        L("a5", "Add", "", "'y5', 'a4'")
+        L("y6", "Conv2D", CONV(40, 1, 1, "valid"), "'a5'")
+        L("a6", "Add", "", "'y6', 'a5'")
+        L("z6", "Conv2D", CONV(40, 1, 1, "valid"), "'a5'")
+        L("m6", "Add", "", "'z6', 'a6'")
+        L("x7", "Conv2D", CONV(40, 1, 1, "valid"), "'m6'")
+        L("y7", "Conv2D", CONV(40, 1, 1, "valid"), "'m6'")
+        L("a7", "Add", "", "'y7', 'x7'")
+        OUTPUTS("'a7', 'x7'");
+    struct model_spec spec = small_spec("in_place", text, 17);
+    cnnrt_model *m = check_model(&spec);
+    REQUIRE(m);
+    bool found;
+    const char *yes[] = {"y1+a1", "y2+b2+a2", "y3+a3", "z6+m6"};
+    for (int k = 0; k < 4; k++) {
+        count_in_place(m, yes[k], &found);
+        CHECK_MSG(found, "%s: not in place", yes[k]);
+    }
+    const char *no[] = {"y4+a4", "y5+a5", "y6+a6", "y7+a7"};
+    for (int k = 0; k < 4; k++) {
+        count_in_place(m, no[k], &found);
+        CHECK_MSG(!found, "%s: in place", no[k]);
+    }
+    CHECK(count_in_place(m, "", &found) == 4);
+    cnnrt_model_free(m);
+}
+
 TEST(plan_add_inputs_in_any_order)
 {
     /* the other input of an Add comes later in the JSON than the conv feeding it, so
