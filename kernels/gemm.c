@@ -501,20 +501,44 @@ void gemm_block(const struct gemm_a *a, int m0, int mc, const struct gemm_b *b, 
     }
 }
 
+/* First row of thread t's share when m rows are split between nt threads. */
+static int row_split(int m, int t, int nt)
+{
+    return t >= nt ? m : (int)((long)m * t / nt) / GEMM_MR * GEMM_MR;
+}
+
 void gemm_run(const struct gemm_a *a, int m, const struct gemm_b *b, float *c, int ldc,
               const struct epilogue *ep, float *scratch, int max_threads)
 {
     int threads = omp_get_max_threads();
     if (threads > max_threads) threads = max_threads;
     if (threads < 1) threads = 1;
+    const size_t per_thread = gemm_scratch_per_thread();
+    if (threads > 1 && m >= 2 * threads * GEMM_MC) {
+        /* Many rows: each thread takes one contiguous range of them, block by block. A
+         * conv's row is an output pixel, and the layer before wrote the same pixels on
+         * the same thread (here or in winograd_conv), so the activations stay in that
+         * core's caches. Measured against a dynamic schedule of blocks (paired runs in
+         * the network): 2-3 % off ResNet50 and YOLOv3. */
+#pragma omp parallel num_threads(threads)
+        {
+            const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+            const int r0 = row_split(m, tid, nt), r1 = row_split(m, tid + 1, nt);
+            float *pa = scratch + (size_t)tid * per_thread;
+            for (int m0 = r0; m0 < r1; m0 += GEMM_MC) {
+                const int mc = r1 - m0 < GEMM_MC ? r1 - m0 : GEMM_MC;
+                gemm_block(a, m0, mc, b, 0, b->n_padded, c, ldc, ep, pa);
+            }
+        }
+        return;
+    }
+    /* Few rows: the columns are split too, into enough tasks to balance the threads */
     const int mblocks = (m + GEMM_MC - 1) / GEMM_MC;
     const int panels = b->n_padded / GEMM_NR;
-    /* enough tasks to balance the threads: split the columns when rows are few */
     int nsplit = 1;
     if (mblocks < 4 * threads) nsplit = (4 * threads + mblocks - 1) / mblocks;
     if (nsplit > panels) nsplit = panels;
     const int tasks = mblocks * nsplit;
-    const size_t per_thread = gemm_scratch_per_thread();
 #pragma omp parallel num_threads(threads) if (tasks > 1)
     {
         float *pa = scratch + (size_t)omp_get_thread_num() * per_thread;
