@@ -29,6 +29,9 @@
 #ifndef GEMM_MC
 #define GEMM_MC 96
 #endif
+/* A thread's last rows join its previous block up to this size rather than forming a
+ * block of a few rows (which would stream every weight panel again for them). */
+#define GEMM_MC_MAX (GEMM_MC + GEMM_MC / 4)
 
 /* K is cut into blocks of (nearly) equal length, at most GEMM_KC: 288 = 144 + 144,
  * not 256 + 32, so that no micro-kernel call runs a short tail block. */

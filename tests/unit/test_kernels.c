@@ -771,9 +771,10 @@ TEST(kernels_winograd_many_blocks_and_threads)
 TEST(kernels_gemm_engine_threads_bitwise_identical)
 {
     /* the packed GEMM splits rows or columns between threads depending on the shape:
-     * both splits must give the bits of one thread */
-    const int shapes[][3] = {{7, 7, 64}, {40, 40, 16}, {3, 3, 200}};
-    for (int s = 0; s < 3; s++) {
+     * both splits must give the bits of one thread (14 x 14: a thread's last 100 rows
+     * are one block, beyond GEMM_MC, of K = 252 columns) */
+    const int shapes[][3] = {{7, 7, 64}, {40, 40, 16}, {3, 3, 200}, {14, 14, 28}};
+    for (int s = 0; s < 4; s++) {
         const int h = shapes[s][0], c = shapes[s][2], cout = 72;
         struct window_desc d = window(h, shapes[s][1], c, 3, 3, 1, 1, 1, 1, 1, 1);
         float *in = random_new((size_t)h * shapes[s][1] * c, 2400 + (unsigned)s, -1, 1);
@@ -790,6 +791,8 @@ TEST(kernels_gemm_engine_threads_bitwise_identical)
         gemm_run(&a, d.oh * d.ow, &b, two, cout, NULL, scratch, 2);
         CHECK_MSG(same_bits(one, two, n_out), "gemm_run %dx%dx%d: 1 and 2 threads differ", h,
                   shapes[s][1], c);
+        CHECK_MSG(!guard_damage(scratch, gemm_scratch_per_thread() * 2),
+                  "gemm_run %dx%dx%d: wrote past the scratch", h, shapes[s][1], c);
         gemm_b_free(&b);
         free(in);
         free(kernel);
