@@ -32,7 +32,13 @@ static void run_step(struct plan *p, struct step *s)
         const cnnrt_shape *is = &p->tensors[s->in[0]].shape;
         struct epilogue ep = {s->bias, s->act1 == ACT_SOFTMAX ? ACT_LINEAR : s->act1, s->alpha1,
                               NULL, 0, ACT_LINEAR, 0};
-        dense(in0, (size_t)is->h * is->w, is->c, s->cout, s->kernel, &ep, out);
+        if (p->blas) {
+            dense(in0, (size_t)is->h * is->w, is->c, s->cout, s->kernel, &ep, out);
+        } else {
+            struct gemm_a a = {GEMM_A_MATRIX, in0, is->c, NULL};
+            gemm_run(&a, is->h * is->w, &s->packed, out, s->cout, &ep, p->gemm_scratch,
+                     p->max_threads);
+        }
         if (s->act1 == ACT_SOFTMAX) softmax_ref(out, (size_t)os->h * os->w, os->c, out);
         break;
     }

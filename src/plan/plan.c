@@ -225,12 +225,12 @@ static int plan_linear(struct builder *b, int node, struct step *s)
     }
     const double *col_scale = folded ? scale : NULL;
     int rc = 0;
-    if (conv && !b->p->blas) { /* pack or Winograd-transform once, straight from the graph */
-        const int cin = rows / (s->win.kh * s->win.kw);
-        const int tile = winograd_tile(b->p, &s->win, cin);
+    if (!b->p->blas) { /* pack or Winograd-transform once, straight from the graph */
+        const int cin = conv ? rows / (s->win.kh * s->win.kw) : rows;
+        const int tile = conv ? winograd_tile(b->p, &s->win, cin) : 0;
         if (tile) rc = winograd_prepare(n->w[0].data, cin, cout, tile, col_scale, &s->wino);
         else rc = gemm_pack_b(n->w[0].data, rows, cout, cout, col_scale, &s->packed);
-    } else { /* dense, or the BLAS path: a folded plain copy */
+    } else { /* the BLAS path: a folded plain copy */
         s->kernel = aligned_alloc64(kelems * sizeof(float));
         if (!s->kernel) rc = -1;
         else

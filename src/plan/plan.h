@@ -57,8 +57,8 @@ struct step {
     struct window_desc win;
     int cout;
     float pad_value;   /* max pool: value of padded positions */
-    float *kernel;     /* dense (and conv on the BLAS path): folded kernel (K, Cout), owned */
-    struct gemm_b packed; /* conv: the folded kernel packed for gemm_run */
+    float *kernel;     /* BLAS path (CNNRT_CONV=blas): folded kernel (K, Cout), owned */
+    struct gemm_b packed; /* conv and dense: the folded kernel packed for gemm_run */
     bool pointwise;    /* conv: 1x1, stride 1, no padding: A is the input itself */
     struct winograd_weights wino; /* conv: transformed kernel when wino.m > 0 */
     float *bias;       /* conv/dense: folded bias (Cout), owned, may be NULL */
