@@ -41,6 +41,9 @@ static void usage(FILE *out)
             "  --input FILE.npy     run on this float32 input (NHWC, h*w*c values) instead of a\n"
             "                       seeded random image\n"
             "  --dump-output DIR    write each model output of the last run as DIR/out<i>.npy\n"
+            "  --serve              stay loaded and answer commands on stdin, one JSON line each\n"
+            "                       (after {\"ready\": true, \"load_ms\": ...}): \"run N\" ->\n"
+            "                       {\"times_ms\": [...]}; \"quit\" -> {\"rss_mb\": ...} (bench/compare)\n"
             "  -h, --help           this help\n"
             "\n"
             "The peak is flops/cycle (32 for AVX2+FMA and for AVX-512 on Zen; 16 AVX; 8 SSE)\n"
@@ -57,7 +60,7 @@ struct options {
     const char *model, *weights, *input, *dump_dir;
     long seed, size, classes, threads, iters, warmup;
     double peak_gflops; /* per core; 0 = detect */
-    bool per_layer, json, measure_peak, seed_given;
+    bool per_layer, json, measure_peak, seed_given, serve;
 };
 
 static bool int_option(const char *a, const char *v, long min, long max, long *out)
@@ -119,6 +122,8 @@ static int parse_args(int argc, char **argv, struct options *o)
             }
         } else if (strcmp(a, "--per-layer") == 0) {
             o->per_layer = true;
+        } else if (strcmp(a, "--serve") == 0) {
+            o->serve = true;
         } else if (strcmp(a, "--json") == 0) {
             o->json = true;
         } else if (strcmp(a, "--measure-peak") == 0) {
@@ -444,6 +449,41 @@ static int time_runs(cnnrt_model *m, const float *x, size_t n, long count, doubl
     return EXIT_OK;
 }
 
+/* --serve: the model stays loaded; timed runs on request (bench/compare's worker
+ * protocol, the one its other runtimes speak too). Returns an exit code. */
+static int serve(cnnrt_model *m, const float *x, size_t n, double load_ms)
+{
+    printf("{\"ready\": true, \"load_ms\": %.3f, \"version\": \"cnnrt\"}\n", load_ms);
+    fflush(stdout);
+    char line[256];
+    while (fgets(line, sizeof line, stdin)) {
+        long count;
+        char extra;
+        if (sscanf(line, "run %ld %c", &count, &extra) == 1 && count > 0 && count <= 100000) {
+            double *times = malloc((size_t)count * sizeof *times);
+            int rc = times ? time_runs(m, x, n, count, times) : EXIT_INTERNAL;
+            if (rc) {
+                printf("{\"error\": \"run failed (exit code %d, see stderr)\"}\n", rc);
+                fflush(stdout);
+                free(times);
+                return rc;
+            }
+            printf("{\"times_ms\": [");
+            for (long i = 0; i < count; i++) printf("%s%.3f", i ? ", " : "", times[i]);
+            printf("]}\n");
+            free(times);
+        } else if (strncmp(line, "quit", 4) == 0) {
+            printf("{\"rss_mb\": %.1f}\n", machine_peak_rss_mb());
+            fflush(stdout);
+            return EXIT_OK;
+        } else {
+            printf("{\"error\": \"unknown command; expected 'run N' or 'quit'\"}\n");
+        }
+        fflush(stdout);
+    }
+    return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
@@ -487,6 +527,10 @@ int main(int argc, char **argv)
         input_make(&m->graph, x, n);
     }
 
+    if (o.serve) {
+        rc = serve(m, x, n, r.lt.graph_ms + (r.lt.synthetic ? 0 : r.lt.weights_ms) + r.lt.prepare_ms);
+        goto done;
+    }
     double t0 = now_ms();
     if ((rc = time_runs(m, x, n, 1, NULL))) goto done;
     r.first_ms = now_ms() - t0;

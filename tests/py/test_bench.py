@@ -8,7 +8,7 @@ import subprocess
 
 import numpy as np
 
-from harness import ROOT, TMP, run, run_tool, synthetic_weights, test
+from harness import ROOT, TMP, run, run_tool, synthetic_weights, test, tool
 
 RESNET = os.path.join(ROOT, "models", "resnet50.json")
 SIZE = 64
@@ -167,6 +167,24 @@ def bad_files_exit_3():
 def help_exits_0():
     p = run_tool("bench", "--help")
     assert p.returncode == 0 and "--per-layer" in p.stdout and "--json" in p.stdout
+
+
+@test
+def serve_answers_the_worker_protocol():
+    """bench --serve (bench/compare's cnnrt worker): a ready line, then one JSON reply per
+    command; an unknown command is an error reply and the worker goes on; quit reports
+    the peak RSS and exits 0."""
+    p = subprocess.run([tool("bench"), "--model", RESNET, "--size", str(SIZE), "--weights", weights(),
+                        "--threads", "2", "--serve"], input="run 3\nrun 0\nfly\nrun 1\nquit\n",
+                       capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 0, p.stderr
+    replies = [json.loads(line) for line in p.stdout.splitlines()]
+    assert len(replies) == 6, p.stdout
+    assert replies[0]["ready"] is True and replies[0]["load_ms"] > 0, replies[0]
+    assert len(replies[1]["times_ms"]) == 3 and all(t > 0 for t in replies[1]["times_ms"]), replies[1]
+    assert "error" in replies[2] and "error" in replies[3], replies[2:4]
+    assert len(replies[4]["times_ms"]) == 1, replies[4]
+    assert replies[5]["rss_mb"] > 10, replies[5]
 
 
 @test
