@@ -68,7 +68,6 @@ static inline size_t gemm_packed_index(const struct gemm_b *b, int kk, int j)
            (size_t)(kk - k0) * GEMM_NR + j % GEMM_NR;
 }
 
-
 void gemm_b_free(struct gemm_b *b);
 
 /* Where the rows of A come from. */
@@ -87,7 +86,8 @@ size_t gemm_scratch_per_thread(void);
  * The epilogue's residual may be C itself (ep->residual == c, ep->ldr == ldc: the
  * output replaces the residual in place). When K is cut into blocks (b->kc < b->k)
  * that needs ep->act1 == ACT_LINEAR: C then starts as the residual and each block
- * adds into it, act2(residual + A*B + bias). */
+ * adds into it, act2(residual + A*B + bias). In place, neither activation may be a
+ * sigmoid (that one is finished lane by lane after the tile is stored). */
 void gemm_run(const struct gemm_a *a, int m, const struct gemm_b *b, float *c, int ldc,
               const struct epilogue *ep, float *scratch, int max_threads);
 

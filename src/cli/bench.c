@@ -228,6 +228,12 @@ struct load_times {
     bool synthetic;
 };
 
+/* What loading costs a user: generating synthetic weights is not part of it. */
+static double load_total_ms(const struct load_times *t)
+{
+    return t->graph_ms + (t->synthetic ? 0 : t->weights_ms) + t->prepare_ms;
+}
+
 static int fail(cnnrt_model *m, cnnrt_status st)
 {
     cli_error(PROGRAM, "%s", cnnrt_model_error(m));
@@ -374,7 +380,7 @@ static void print_text(const struct report *r)
     printf("), %.1f for %d threads\n", peak, r->threads);
     printf("weights:     %s\n", r->lt.synthetic ? "synthetic (generated in memory)" : o->weights);
     printf("load:        %.1f ms (graph %.1f, %s %.1f, prepare %.1f)%s\n",
-           r->lt.graph_ms + (r->lt.synthetic ? 0 : r->lt.weights_ms) + r->lt.prepare_ms,
+           load_total_ms(&r->lt),
            r->lt.graph_ms, r->lt.synthetic ? "synthetic weights" : "weights", r->lt.weights_ms,
            r->lt.prepare_ms, r->lt.synthetic ? "; total excludes the synthetic weights" : "");
     printf("first run:   %.2f ms\n", r->first_ms);
@@ -404,7 +410,7 @@ static void print_json(const struct report *r)
     cli_print_json_string(r->mi.cpu);
     printf(", \"cores\": %d, \"isa\": \"%s\", \"ghz\": %.4f", r->mi.cores, r->mi.isa, r->mi.ghz);
     printf(", \"load_ms\": %.3f, \"graph_ms\": %.3f, \"weights_ms\": %.3f, \"prepare_ms\": %.3f",
-           r->lt.graph_ms + (r->lt.synthetic ? 0 : r->lt.weights_ms) + r->lt.prepare_ms,
+           load_total_ms(&r->lt),
            r->lt.graph_ms, r->lt.weights_ms, r->lt.prepare_ms);
     printf(", \"first_run_ms\": %.3f, \"min_ms\": %.3f, \"median_ms\": %.3f, \"p90_ms\": %.3f"
            ", \"mean_ms\": %.3f, \"max_ms\": %.3f",
@@ -528,7 +534,7 @@ int main(int argc, char **argv)
     }
 
     if (o.serve) {
-        rc = serve(m, x, n, r.lt.graph_ms + (r.lt.synthetic ? 0 : r.lt.weights_ms) + r.lt.prepare_ms);
+        rc = serve(m, x, n, load_total_ms(&r.lt));
         goto done;
     }
     double t0 = now_ms();

@@ -429,13 +429,6 @@ static bool residual_in_place(const struct plan *p, int s)
     return st->wino.m || st->packed.kc >= st->packed.k || st->act1 == ACT_LINEAR;
 }
 
-/* The tensor that owns the memory t lives in. */
-static int memory_owner(const struct plan *p, int t)
-{
-    while (p->tensors[t].shares >= 0) t = p->tensors[t].shares;
-    return t;
-}
-
 /* First-fit placement of tensors in one arena, by decreasing size, so that tensors
  * alive at the same time never overlap. A tensor that replaces a residual in place
  * shares its owner's memory, whose lifetime grows to cover both. */
@@ -456,7 +449,7 @@ static cnnrt_status plan_memory(struct plan *p, cnnrt_error *err)
     for (int s = 0; s < p->n_steps; s++) {
         if (!residual_in_place(p, s)) continue;
         const struct step *st = &p->steps[s];
-        const int owner = memory_owner(p, st->residual);
+        const int r = st->residual, owner = p->tensors[r].shares >= 0 ? p->tensors[r].shares : r;
         p->tensors[st->out].shares = owner;
         if (p->tensors[owner].last < p->tensors[st->out].last)
             p->tensors[owner].last = p->tensors[st->out].last;
@@ -504,7 +497,7 @@ static cnnrt_status plan_memory(struct plan *p, cnnrt_error *err)
         if (offset + size > total) total = offset + size;
     }
     for (int i = 0; i < n; i++)
-        if (p->tensors[i].shares >= 0) p->tensors[i].offset = p->tensors[memory_owner(p, i)].offset;
+        if (p->tensors[i].shares >= 0) p->tensors[i].offset = p->tensors[p->tensors[i].shares].offset;
     free(order);
     free(placed);
     p->arena_floats = total;

@@ -42,8 +42,8 @@ struct plan_tensor {
     size_t offset;    /* in floats, into the arena */
     size_t size;      /* floats */
     int first, last;  /* steps that write it first and read it last */
-    int shares;       /* tensor whose memory this one takes over (a residual it
-                         replaces in place), or -1 */
+    int shares;       /* the tensor whose memory this one takes over (a chain of
+                         in-place residuals all name the first one), or -1 */
 };
 
 struct step {
