@@ -1,6 +1,7 @@
 /* gemm.c - packed SGEMM: B packed at load time, A packed per block (from a matrix
- * or straight from an NHWC input through the implicit im2col view), a 6x16 AVX2/FMA
- * micro-kernel (generic C elsewhere) whose store applies the fused epilogue. */
+ * or straight from an NHWC input through the implicit im2col view), an AVX2/FMA
+ * micro-kernel of 16 columns and 6, 5 or 4 rows (generic C elsewhere) whose store
+ * applies the fused epilogue. */
 #include "gemm.h"
 
 #include <immintrin.h>
@@ -224,6 +225,20 @@ static void panel_generic(const struct panel *p)
     }
 }
 
+/* Rows of a panel cut into tiles of nearly equal height, at most GEMM_MR: `extra`
+ * tiles of base + 1 rows, then base-row tiles. 49 rows are 4 x 6 + 5 x 5 (not 8 x 6
+ * + 1, which computes 54); the SIMD kernel runs tiles of 6, 5 or 4 rows (fewer rows
+ * on the 4-row kernel), so a tile costs about its height. */
+struct tiling {
+    int tiles, base, extra;
+};
+
+static inline struct tiling tiling_for(int m)
+{
+    const int tiles = (m + GEMM_MR - 1) / GEMM_MR;
+    return (struct tiling){tiles, m / tiles, m % tiles};
+}
+
 __attribute__((target("avx2,fma"))) static inline __m256 act_avx2(__m256 v, enum act_type act,
                                                                   __m256 alpha)
 {
@@ -269,12 +284,12 @@ __attribute__((target("avx2,fma"))) static void panel_avx2(const struct panel *t
      * once per forward pass; without this the first tile of every panel waits for
      * them (the hardware prefetcher runs only a few lines ahead). Measured in the
      * network: about 2 % off ResNet50. */
-    const int tiles = (t->m + GEMM_MR - 1) / GEMM_MR;
+    const struct tiling tl = tiling_for(t->m);
     const size_t pf_bytes = t->next_b_floats * sizeof(float);
-    const size_t pf_step = (pf_bytes / 64 + tiles - 1) / tiles * 64;
+    const size_t pf_step = (pf_bytes / 64 + tl.tiles - 1) / tl.tiles * 64;
     size_t pf = 0;
-    for (int i = 0; i < t->m; i += GEMM_MR) {
-    const int mr = t->m - i < GEMM_MR ? t->m - i : GEMM_MR;
+    for (int ti = 0, i = 0; ti < tl.tiles; ti++) {
+    const int mr = ti < tl.extra ? tl.base + 1 : tl.base;
     for (const size_t pf_stop = pf + pf_step; pf < pf_stop && pf < pf_bytes; pf += 64)
         _mm_prefetch((const char *)t->next_b + pf, _MM_HINT_T1);
     const float *a0 = panel_row(t, i, 0), *a1 = panel_row(t, i, 1), *a2 = panel_row(t, i, 2),
@@ -282,6 +297,7 @@ __attribute__((target("avx2,fma"))) static void panel_avx2(const struct panel *t
     const float *b = t->b;
     float *ctile = t->c + (size_t)i * t->ldc;
     const float *rtile = t->residual ? t->residual + (size_t)i * t->ldr : NULL;
+    i += mr;
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -289,79 +305,61 @@ __attribute__((target("avx2,fma"))) static void panel_avx2(const struct panel *t
     __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
     __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
     /* The k loop in assembly: compilers spill here (12 accumulators, 6 row pointers),
-     * which costs a third of the peak. Per k: two aligned loads of the B panel, six
-     * broadcasts of A (one per row), twelve FMAs; unrolled by two. */
-    /* row pointers, B and the pair count travel in one block: the asm has room for
-     * only 30 operands and the 12 accumulators take 24 */
+     * which costs a third of the peak. Per k: two aligned loads of the B panel, one
+     * broadcast of A per row, two FMAs per row; unrolled by two. Tiles of 6, 5 or 4
+     * rows: a 4-row tile still has the 8 independent accumulators that two FMA pipes
+     * of latency 4 need. Row pointers, B and the pair count travel in one block: the
+     * asm has room for only 30 operands and the 12 accumulators take 24. */
     struct {
         const float *a[GEMM_MR];
         const float *b;
         long pairs;
     } args = {{a0, a1, a2, a3, a4, a5}, b, t->kc / 2};
-    __asm__ volatile(
-        "mov 0(%[args]), %%r8\n\t"
-        "mov 8(%[args]), %%r9\n\t"
-        "mov 16(%[args]), %%r10\n\t"
-        "mov 24(%[args]), %%r11\n\t"
-        "mov 32(%[args]), %%r12\n\t"
-        "mov 40(%[args]), %%r13\n\t"
-        "mov 48(%[args]), %%r14\n\t"
-        "mov 56(%[args]), %%r15\n\t"
-        "xor %%eax, %%eax\n\t"
-        "test %%r15, %%r15\n\t"
-        "jz 2f\n\t"
-        "1:\n\t"
-        "vmovaps (%%r14), %%ymm12\n\t"
-        "vmovaps 32(%%r14), %%ymm13\n\t"
-        "vbroadcastss (%%r8,%%rax), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %[c00]\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %[c01]\n\t"
-        "vbroadcastss (%%r9,%%rax), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %[c10]\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %[c11]\n\t"
-        "vbroadcastss (%%r10,%%rax), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %[c20]\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %[c21]\n\t"
-        "vbroadcastss (%%r11,%%rax), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %[c30]\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %[c31]\n\t"
-        "vbroadcastss (%%r12,%%rax), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %[c40]\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %[c41]\n\t"
-        "vbroadcastss (%%r13,%%rax), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %[c50]\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %[c51]\n\t"
-        "vmovaps 64(%%r14), %%ymm12\n\t"
-        "vmovaps 96(%%r14), %%ymm13\n\t"
-        "vbroadcastss 4(%%r8,%%rax), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %[c00]\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %[c01]\n\t"
-        "vbroadcastss 4(%%r9,%%rax), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %[c10]\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %[c11]\n\t"
-        "vbroadcastss 4(%%r10,%%rax), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %[c20]\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %[c21]\n\t"
-        "vbroadcastss 4(%%r11,%%rax), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %[c30]\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %[c31]\n\t"
-        "vbroadcastss 4(%%r12,%%rax), %%ymm14\n\t"
-        "vfmadd231ps %%ymm12, %%ymm14, %[c40]\n\t"
-        "vfmadd231ps %%ymm13, %%ymm14, %[c41]\n\t"
-        "vbroadcastss 4(%%r13,%%rax), %%ymm15\n\t"
-        "vfmadd231ps %%ymm12, %%ymm15, %[c50]\n\t"
-        "vfmadd231ps %%ymm13, %%ymm15, %[c51]\n\t"
-        "add $8, %%rax\n\t"
-        "add $128, %%r14\n\t"
-        "dec %%r15\n\t"
-        "jnz 1b\n\t"
-        "2:\n\t"
-        : [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20),
-          [c21] "+x"(c21), [c30] "+x"(c30), [c31] "+x"(c31), [c40] "+x"(c40), [c41] "+x"(c41),
-          [c50] "+x"(c50), [c51] "+x"(c51)
-        : [args] "r"(&args)
-        : "rax", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "xmm12", "xmm13", "xmm14",
-          "xmm15", "cc", "memory");
+#define UKR_ROW(areg, off, breg, c0, c1)                                                   \
+    "vbroadcastss " off "(%%" areg ",%%rax), %%" breg "\n\t"                              \
+    "vfmadd231ps %%ymm12, %%" breg ", %[" c0 "]\n\t"                                       \
+    "vfmadd231ps %%ymm13, %%" breg ", %[" c1 "]\n\t"
+#define UKR_STEP4(b0, b1, off)                                                              \
+    "vmovaps " b0 "(%%r14), %%ymm12\n\t"                                                    \
+    "vmovaps " b1 "(%%r14), %%ymm13\n\t"                                                    \
+    UKR_ROW("r8", off, "ymm14", "c00", "c01") UKR_ROW("r9", off, "ymm15", "c10", "c11")      \
+    UKR_ROW("r10", off, "ymm14", "c20", "c21") UKR_ROW("r11", off, "ymm15", "c30", "c31")
+#define UKR_STEP5(b0, b1, off) UKR_STEP4(b0, b1, off) UKR_ROW("r12", off, "ymm14", "c40", "c41")
+#define UKR_STEP6(b0, b1, off) UKR_STEP5(b0, b1, off) UKR_ROW("r13", off, "ymm15", "c50", "c51")
+#define UKR_LOOP(STEP)                                                                      \
+    "mov 0(%[args]), %%r8\n\t"                                                              \
+    "mov 8(%[args]), %%r9\n\t"                                                              \
+    "mov 16(%[args]), %%r10\n\t"                                                            \
+    "mov 24(%[args]), %%r11\n\t"                                                            \
+    "mov 32(%[args]), %%r12\n\t"                                                            \
+    "mov 40(%[args]), %%r13\n\t"                                                            \
+    "mov 48(%[args]), %%r14\n\t"                                                            \
+    "mov 56(%[args]), %%r15\n\t"                                                            \
+    "xor %%eax, %%eax\n\t"                                                                  \
+    "test %%r15, %%r15\n\t"                                                                 \
+    "jz 2f\n\t"                                                                             \
+    "1:\n\t" STEP("0", "32", "0") STEP("64", "96", "4")                                       \
+    "add $8, %%rax\n\t"                                                                     \
+    "add $128, %%r14\n\t"                                                                   \
+    "dec %%r15\n\t"                                                                         \
+    "jnz 1b\n\t"                                                                            \
+    "2:\n\t"
+#define UKR_OPERANDS                                                                        \
+    : [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20),   \
+      [c21] "+x"(c21), [c30] "+x"(c30), [c31] "+x"(c31), [c40] "+x"(c40), [c41] "+x"(c41),   \
+      [c50] "+x"(c50), [c51] "+x"(c51)                                                      \
+    : [args] "r"(&args)                                                                     \
+    : "rax", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "xmm12", "xmm13", "xmm14",  \
+      "xmm15", "cc", "memory"
+    if (mr >= 6) __asm__ volatile(UKR_LOOP(UKR_STEP6) UKR_OPERANDS);
+    else if (mr == 5) __asm__ volatile(UKR_LOOP(UKR_STEP5) UKR_OPERANDS);
+    else __asm__ volatile(UKR_LOOP(UKR_STEP4) UKR_OPERANDS);
+#undef UKR_ROW
+#undef UKR_STEP4
+#undef UKR_STEP5
+#undef UKR_STEP6
+#undef UKR_LOOP
+#undef UKR_OPERANDS
     b += (t->kc & ~1) * GEMM_NR;
     if (t->kc & 1) { /* the odd last k */
         const int k = t->kc - 1;
