@@ -55,8 +55,8 @@ struct gemm_b {
  * BatchNorm is folded into the kernel. Returns 0, or -1 when out of memory. */
 int gemm_pack_b(const float *b, int k, int n, int ldb, const double *col_scale, struct gemm_b *out);
 
-/* Allocates a zero-filled packed B for k x n without filling it (for callers that
- * write the packed layout themselves, see gemm_packed_index). */
+/* Allocates a packed B for k x n without filling it, for callers that write the
+ * packed layout themselves (gemm_packed_index), padding columns included. */
 int gemm_b_alloc(int k, int n, struct gemm_b *out);
 
 /* Where element (row kk, column j) of the logical k x n matrix lives in b->data. */

@@ -91,6 +91,52 @@ static inline v8 act8(v8 v, enum act_type act, float alpha)
 
 /* ------------------------------------------------------- kernel transform -- */
 
+/* One packed panel of every position: input channels [k0, k0+kc) (a K block) and
+ * output channels [co0, co0+GEMM_NR), in the order they lie in memory, so that a
+ * freshly allocated panel is filled front to back (written column by column across
+ * all panels, the same fill ran about twice as slowly: every 64-byte store landed on
+ * another page).
+ * u[pos][ci][co] = scale[co] * sum_{a,b} G[i][a] g[a][b][ci][co] G[j][b], in single
+ * precision: a few short sums with exact-ish coefficients, whose rounding (~1e-7
+ * relative) is far below Winograd's own error. Columns past cout come out zero. */
+__attribute__((target_clones("avx2", "default"))) static void
+transform_panel(const float *kernel, int cin, int cout, int alpha, const float (*gf)[3],
+                const float *scale, const struct winograd_weights *w, int k0, int kc, int co0)
+{
+    const int n = cout - co0 < GEMM_NR ? cout - co0 : GEMM_NR;
+    const v8 zero = {0};
+    v8 sc[2] = {zero, zero};
+    for (int c = 0; c < n; c++) sc[c / 8][c % 8] = scale[co0 + c];
+    for (int ci = k0; ci < k0 + kc; ci++) {
+        v8 g[9][2]; /* g[a*3+b] = kernel row (a, b, ci), columns co0.. */
+        for (int ab = 0; ab < 9; ab++) {
+            const float *src = kernel + ((size_t)ab * cin + ci) * cout + co0;
+            if (n == GEMM_NR) {
+                g[ab][0] = load8(src);
+                g[ab][1] = load8(src + 8);
+            } else {
+                g[ab][0] = g[ab][1] = zero;
+                for (int c = 0; c < n; c++) g[ab][c / 8][c % 8] = src[c];
+            }
+        }
+        v8 gk[WG_MAX_ALPHA][3][2]; /* gk[i][b] = sum_a G[i][a] g[a][b] */
+        for (int i = 0; i < alpha; i++)
+            for (int b2 = 0; b2 < 3; b2++)
+                for (int h = 0; h < 2; h++)
+                    gk[i][b2][h] = gf[i][0] * g[0 * 3 + b2][h] + gf[i][1] * g[1 * 3 + b2][h] +
+                                   gf[i][2] * g[2 * 3 + b2][h];
+        const size_t at = gemm_packed_index(&w->u[0], ci, co0); /* same for every position */
+        for (int i = 0; i < alpha; i++)
+            for (int j = 0; j < alpha; j++) {
+                float *dst = w->u[i * alpha + j].data + at;
+                for (int h = 0; h < 2; h++)
+                    store8(dst + 8 * h, (gk[i][0][h] * gf[j][0] + gk[i][1][h] * gf[j][1] +
+                                         gk[i][2][h] * gf[j][2]) *
+                                            sc[h]);
+            }
+    }
+}
+
 int winograd_prepare(const float *kernel, int cin, int cout, int m, const double *col_scale,
                      struct winograd_weights *w)
 {
@@ -99,77 +145,35 @@ int winograd_prepare(const float *kernel, int cin, int cout, int m, const double
     const int alpha = m + 2, npos = alpha * alpha;
     const double(*g)[3] = m == 4 ? g_f4 : (const double(*)[3])g_f2;
     w->u = calloc((size_t)npos, sizeof *w->u);
-    if (!w->u) return -1;
+    float *scale = malloc(sizeof(float) * (size_t)cout);
+    if (!w->u || !scale) {
+        free(scale);
+        winograd_free(w);
+        return -1;
+    }
     w->m = m;
     w->alpha = alpha;
     w->cin = cin;
     w->cout = cout;
-    int failed = 0;
-    for (int pos = 0; pos < npos; pos++) {
+    for (int pos = 0; pos < npos; pos++)
         if (gemm_b_alloc(cin, cout, &w->u[pos]) != 0) {
+            free(scale);
             winograd_free(w);
             return -1;
         }
-        if (w->u[pos].n_padded > cout) /* zero the padding columns */
-            for (int ci = 0; ci < cin; ci++)
-                for (int co = cout; co < w->u[pos].n_padded; co++)
-                    w->u[pos].data[gemm_packed_index(&w->u[pos], ci, co)] = 0.0f;
-    }
-    /* u[pos][ci][co] = scale[co] * sum_{a,b} G[i][a] g[a][b][ci][co] G[j][b], vectorised
-     * over the contiguous co axis (HWIO), parallel over ci, written straight into the
-     * packed panels (runs of GEMM_NR columns are contiguous there). Single precision:
-     * the transform is a few short sums with exact-ish coefficients, its rounding
-     * (~1e-7 relative) is far below Winograd's own error. */
+    for (int co = 0; co < cout; co++) scale[co] = col_scale ? (float)col_scale[co] : 1.0f;
     float gf[WG_MAX_ALPHA][3];
     for (int i = 0; i < alpha; i++)
         for (int a = 0; a < 3; a++) gf[i][a] = (float)g[i][a];
-#pragma omp parallel
-    {
-        float *gk = malloc(sizeof(float) * 3 * (size_t)alpha * cout);
-        float *scale = malloc(sizeof(float) * (size_t)cout);
-        float *row = malloc(sizeof(float) * (size_t)cout);
-        bool ok = gk && scale && row;
-        if (ok)
-            for (int co = 0; co < cout; co++) scale[co] = col_scale ? (float)col_scale[co] : 1.0f;
-#pragma omp for schedule(static)
-        for (int ci = 0; ci < cin; ci++) {
-            if (!ok) continue;
-            /* gk[i][b] = sum_a G[i][a] k[a][b], k[a][b] = kernel row (a, b, ci) */
-            for (int i = 0; i < alpha; i++)
-                for (int b2 = 0; b2 < 3; b2++) {
-                    float *dst = gk + (size_t)(i * 3 + b2) * cout;
-                    const float *k0 = kernel + ((size_t)(0 * 3 + b2) * cin + ci) * cout;
-                    const float *k1 = kernel + ((size_t)(1 * 3 + b2) * cin + ci) * cout;
-                    const float *k2 = kernel + ((size_t)(2 * 3 + b2) * cin + ci) * cout;
-                    for (int co = 0; co < cout; co++)
-                        dst[co] = gf[i][0] * k0[co] + gf[i][1] * k1[co] + gf[i][2] * k2[co];
-                }
-            /* u[i][j] = sum_b gk[i][b] G[j][b] */
-            for (int i = 0; i < alpha; i++)
-                for (int j = 0; j < alpha; j++) {
-                    const float *r0 = gk + (size_t)(i * 3 + 0) * cout, *r1 = r0 + cout, *r2 = r1 + cout;
-                    for (int co = 0; co < cout; co++)
-                        row[co] = (r0[co] * gf[j][0] + r1[co] * gf[j][1] + r2[co] * gf[j][2]) * scale[co];
-                    const struct gemm_b *u = &w->u[i * alpha + j];
-                    for (int co0 = 0; co0 < cout; co0 += GEMM_NR) {
-                        float *dst = u->data + gemm_packed_index(u, ci, co0);
-                        const int n = cout - co0 < GEMM_NR ? cout - co0 : GEMM_NR;
-                        memcpy(dst, row + co0, (size_t)n * sizeof(float));
-                    }
-                }
-        }
-        if (!ok) {
-#pragma omp atomic write
-            failed = 1;
-        }
-        free(gk);
-        free(scale);
-        free(row);
+    const int kc = w->u[0].kc, kblocks = (cin + kc - 1) / kc;
+    const int panels = w->u[0].n_padded / GEMM_NR, tasks = kblocks * panels;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int task = 0; task < tasks; task++) {
+        const int k0 = task / panels * kc;
+        transform_panel(kernel, cin, cout, alpha, (const float(*)[3])gf, scale, w, k0,
+                        cin - k0 < kc ? cin - k0 : kc, task % panels * GEMM_NR);
     }
-    if (failed) {
-        winograd_free(w);
-        return -1;
-    }
+    free(scale);
     return 0;
 }
 
