@@ -29,14 +29,24 @@ int gemm_b_alloc(int k, int n, struct gemm_b *out)
     return 0;
 }
 
-int gemm_pack_b(const float *b, int k, int n, int ldb, const double *col_scale, struct gemm_b *out)
+int gemm_pack_b(const float *b, int k, int n, int ldb, const double *col_scale,
+                const struct side_job *side, struct gemm_b *out)
 {
     const int np = (n + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
     float *d = alloc_panels((size_t)k * np);
-    if (!d) return -1;
+    if (!d) {
+        if (side) side->run(side->ctx);
+        return -1;
+    }
     const int kcb = gemm_kc(k);
     const int kblocks = (k + kcb - 1) / kcb;
-#pragma omp parallel for schedule(static) if ((size_t)k * n > (1u << 18))
+#pragma omp parallel if (side || (size_t)k * n > (1u << 18))
+    {
+        if (side) {
+#pragma omp single nowait
+            side->run(side->ctx);
+        }
+#pragma omp for schedule(dynamic, 1)
     for (int kb = 0; kb < kblocks; kb++) {
         const int k0 = kb * kcb;
         const int kc = k - k0 < kcb ? k - k0 : kcb;
@@ -54,6 +64,7 @@ int gemm_pack_b(const float *b, int k, int n, int ldb, const double *col_scale, 
                 for (int j = w; j < GEMM_NR; j++) dst[j] = 0.0f;
             }
         }
+    }
     }
     *out = (struct gemm_b){k, n, np, kcb, d};
     return 0;

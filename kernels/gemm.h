@@ -52,8 +52,10 @@ struct gemm_b {
 
 /* Packs row-major b (k x n, row stride ldb) into out, multiplying column j by
  * col_scale[j] (in double, then rounded) when col_scale is not NULL: that is how a
- * BatchNorm is folded into the kernel. Returns 0, or -1 when out of memory. */
-int gemm_pack_b(const float *b, int k, int n, int ldb, const double *col_scale, struct gemm_b *out);
+ * BatchNorm is folded into the kernel. side (may be NULL) runs on one thread of the
+ * team meanwhile. Returns 0, or -1 when out of memory (side has run either way). */
+int gemm_pack_b(const float *b, int k, int n, int ldb, const double *col_scale,
+                const struct side_job *side, struct gemm_b *out);
 
 /* Allocates a packed B for k x n without filling it, for callers that write the
  * packed layout themselves (gemm_packed_index), padding columns included. */

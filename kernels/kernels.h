@@ -17,6 +17,14 @@
 
 enum act_type { ACT_LINEAR, ACT_RELU, ACT_LEAKY, ACT_SOFTMAX, ACT_SIGMOID, ACT_COUNT };
 
+/* Load-time work that one thread of a weight-packing team runs while the others
+ * pack (gemm_pack_b, winograd_prepare): the planner reads the next layer's values
+ * from the weights file meanwhile, so the file read and the packing overlap. */
+struct side_job {
+    void (*run)(void *ctx);
+    void *ctx;
+};
+
 /* Geometry of a 2-D window op (conv or pool). Output size is oh x ow; the input is
  * read at y = oy*sh - pad_top + ky, x = ox*sw - pad_left + kx; positions outside
  * the input are padding. */

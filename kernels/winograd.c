@@ -138,43 +138,48 @@ transform_panel(const float *kernel, int cin, int cout, int alpha, const float (
 }
 
 int winograd_prepare(const float *kernel, int cin, int cout, int m, const double *col_scale,
-                     struct winograd_weights *w)
+                     const struct side_job *side, struct winograd_weights *w)
 {
     memset(w, 0, sizeof *w);
-    if (m != 2 && m != 4) return -1;
     const int alpha = m + 2, npos = alpha * alpha;
     const double(*g)[3] = m == 4 ? g_f4 : (const double(*)[3])g_f2;
+    float *scale = NULL;
+    if (m != 2 && m != 4) goto fail;
     w->u = calloc((size_t)npos, sizeof *w->u);
-    float *scale = malloc(sizeof(float) * (size_t)cout);
-    if (!w->u || !scale) {
-        free(scale);
-        winograd_free(w);
-        return -1;
-    }
+    scale = malloc(sizeof(float) * (size_t)cout);
+    if (!w->u || !scale) goto fail;
     w->m = m;
     w->alpha = alpha;
     w->cin = cin;
     w->cout = cout;
     for (int pos = 0; pos < npos; pos++)
-        if (gemm_b_alloc(cin, cout, &w->u[pos]) != 0) {
-            free(scale);
-            winograd_free(w);
-            return -1;
-        }
+        if (gemm_b_alloc(cin, cout, &w->u[pos]) != 0) goto fail;
     for (int co = 0; co < cout; co++) scale[co] = col_scale ? (float)col_scale[co] : 1.0f;
     float gf[WG_MAX_ALPHA][3];
     for (int i = 0; i < alpha; i++)
         for (int a = 0; a < 3; a++) gf[i][a] = (float)g[i][a];
     const int kc = w->u[0].kc, kblocks = (cin + kc - 1) / kc;
     const int panels = w->u[0].n_padded / GEMM_NR, tasks = kblocks * panels;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int task = 0; task < tasks; task++) {
-        const int k0 = task / panels * kc;
-        transform_panel(kernel, cin, cout, alpha, (const float(*)[3])gf, scale, w, k0,
-                        cin - k0 < kc ? cin - k0 : kc, task % panels * GEMM_NR);
+#pragma omp parallel
+    {
+        if (side) {
+#pragma omp single nowait
+            side->run(side->ctx);
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int task = 0; task < tasks; task++) {
+            const int k0 = task / panels * kc;
+            transform_panel(kernel, cin, cout, alpha, (const float(*)[3])gf, scale, w, k0,
+                            cin - k0 < kc ? cin - k0 : kc, task % panels * GEMM_NR);
+        }
     }
     free(scale);
     return 0;
+fail:
+    if (side) side->run(side->ctx);
+    free(scale);
+    winograd_free(w);
+    return -1;
 }
 
 void winograd_free(struct winograd_weights *w)

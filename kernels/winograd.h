@@ -33,10 +33,11 @@ struct winograd_weights {
 
 /* Transforms kernel (3, 3, cin, cout) (Keras HWIO), its column co multiplied by
  * col_scale[co] when col_scale is not NULL (a folded BatchNorm), for F(m x m, 3 x 3),
- * straight into the GEMM's packed layout. Returns 0, or -1 when out of memory or m
- * is not 2 or 4. */
+ * straight into the GEMM's packed layout; side (may be NULL) runs on one thread of
+ * the team meanwhile. Returns 0, or -1 when out of memory or m is not 2 or 4 (side
+ * has run either way). */
 int winograd_prepare(const float *kernel, int cin, int cout, int m, const double *col_scale,
-                     struct winograd_weights *w);
+                     const struct side_job *side, struct winograd_weights *w);
 
 void winograd_free(struct winograd_weights *w);
 

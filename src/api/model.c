@@ -1,6 +1,7 @@
 /* model.c - the public cnnrt_model API: ties graph, weights, plan and executor
  * together and keeps the last error on the handle. */
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,7 +45,7 @@ static void drop_deferred(cnnrt_model *m)
         }
     keras_h5_close(&d->file);
     weights_match_free(&d->match);
-    aligned_free(d->staging);
+    for (int a = 0; a < 2; a++) aligned_free(d->staging[a].mem);
     free(d);
     m->deferred = NULL;
     m->graph.source = (struct weight_source){NULL, NULL, NULL};
@@ -53,7 +54,11 @@ static void drop_deferred(cnnrt_model *m)
 /* Floats a weight takes in staging memory (64-byte aligned starts). */
 static size_t staged_size(const struct weight *w) { return (weight_elems(w) + 15) / 16 * 16; }
 
-/* weight_source.fetch: one node's values, into staging memory when they fit. */
+/* weight_source.fetch: one node's values, into staging memory when they fit. The
+ * current area fills up layer after layer until a layer does not fit; then the
+ * other one takes over if all it lent has come back. The planner holds at most two
+ * layers (one packed, one read ahead), and each area holds the largest, so the areas
+ * alternate. */
 static cnnrt_status fetch_deferred(void *ctx, struct graph *g, int node, cnnrt_error *err)
 {
     struct deferred_weights *d = ctx;
@@ -61,25 +66,36 @@ static cnnrt_status fetch_deferred(void *ctx, struct graph *g, int node, cnnrt_e
     size_t need = 0;
     for (int k = 0; k < n->n_weights; k++)
         if (!n->w[k].data) need += staged_size(&n->w[k]);
-    if (d->borrowed == 0) d->staging_used = 0;
-    if (!d->staging && d->staging_cap) d->staging = aligned_alloc64(d->staging_cap * sizeof(float));
-    if (d->staging && d->staging_used + need <= d->staging_cap) {
+    struct staging_area *a = &d->staging[d->current];
+    if (a->borrowed == 0) a->used = 0;
+    if (a->used + need > d->staging_cap && d->staging[!d->current].borrowed == 0) {
+        d->current = !d->current;
+        a = &d->staging[d->current];
+        a->used = 0;
+    }
+    if (!a->mem && d->staging_cap) a->mem = aligned_alloc64(d->staging_cap * sizeof(float));
+    if (a->mem && a->used + need <= d->staging_cap) {
         for (int k = 0; k < n->n_weights; k++) {
             struct weight *w = &n->w[k];
             if (w->data) continue;
-            w->data = d->staging + d->staging_used;
+            w->data = a->mem + a->used;
             w->borrowed = true;
-            d->staging_used += staged_size(w);
-            d->borrowed++;
+            a->used += staged_size(w);
+            a->borrowed++;
         }
     } /* else: weights_read_node allocates them */
     return weights_read_node(g, &d->file, &d->match, node, err);
 }
 
-static void give_back_deferred(void *ctx)
+static void give_back_deferred(void *ctx, const float *data)
 {
     struct deferred_weights *d = ctx;
-    if (d->borrowed > 0) d->borrowed--;
+    for (int i = 0; i < 2; i++) {
+        struct staging_area *a = &d->staging[i];
+        const uintptr_t at = (uintptr_t)data, lo = (uintptr_t)a->mem;
+        if (a->mem && at >= lo && at < lo + d->staging_cap * sizeof(float) && a->borrowed > 0)
+            a->borrowed--;
+    }
 }
 
 /* Reads every value still in a deferred weights file, and closes it. */

@@ -17,10 +17,16 @@ struct deferred_weights {
     struct keras_h5 file;
     struct weights_match match;
     /* staging memory reused layer after layer: values are read into it, packed by
-     * the planner, then given back (no fresh pages to fault in for every layer) */
-    float *staging;
-    size_t staging_cap, staging_used; /* floats */
-    int borrowed;                     /* arrays handed out and not given back yet */
+     * the planner, then given back (no fresh pages to fault in for every layer).
+     * Two areas, each for the largest layer: the planner packs a layer from one
+     * while the next layer is read into the other (plan.c, reading ahead). */
+    struct staging_area {
+        float *mem;
+        size_t used;  /* floats */
+        int borrowed; /* arrays handed out and not given back yet */
+    } staging[2];
+    int current;       /* the area arrays are handed out from */
+    size_t staging_cap; /* floats per area */
 };
 
 struct cnnrt_model {

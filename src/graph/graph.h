@@ -122,7 +122,7 @@ struct graph_param {
 struct graph;
 struct weight_source {
     cnnrt_status (*fetch)(void *ctx, struct graph *g, int node, cnnrt_error *err);
-    void (*give_back)(void *ctx); /* one borrowed array is no longer used */
+    void (*give_back)(void *ctx, const float *data); /* a borrowed array is no longer used */
     void *ctx;
 };
 

@@ -32,6 +32,8 @@ struct builder {
     int n_chain;
     int cap_steps, cap_tensors;
     cnnrt_error *err;
+    int ahead_failed;      /* node whose reading ahead failed, or -1 (see read_ahead) */
+    cnnrt_error ahead_err; /* and why */
 };
 
 static int new_tensor(struct builder *b, cnnrt_shape shape)
@@ -178,6 +180,58 @@ static int folded_batch_norm(const struct builder *b, int node)
     return own_act == ACT_LINEAR && next >= 0 && b->g->nodes[next].op == OP_BATCH_NORM ? next : -1;
 }
 
+/* Reading ahead. Values still in the weights file are read layer by layer just
+ * before they are packed; the file read runs on one core. While a layer is packed,
+ * one thread of the packing team reads the next layer's values (and its folded
+ * BatchNorm's) instead, so the read and the packing overlap. A failed read is kept
+ * and reported when the planner reaches that layer, exactly as if read then. */
+struct read_ahead {
+    struct builder *b;
+    int node, bn; /* to read; bn may be -1 */
+};
+
+static void read_ahead_run(void *ctx)
+{
+    struct read_ahead *ra = ctx;
+    const int nodes[2] = {ra->node, ra->bn};
+    for (int k = 0; k < 2 && nodes[k] >= 0; k++)
+        if (graph_fetch_weights(ra->b->g, nodes[k], &ra->b->ahead_err) != CNNRT_OK) {
+            ra->b->ahead_failed = nodes[k];
+            return;
+        }
+}
+
+/* The side job reading the layer after node `after` (NULL when there is nothing to
+ * read, or an earlier read ahead failed). */
+static const struct side_job *plan_read_ahead(struct builder *b, int after, struct read_ahead *ra,
+                                              struct side_job *job)
+{
+    const struct graph *g = b->g;
+    if (!g->source.fetch || b->ahead_failed >= 0) return NULL;
+    for (int j = after + 1; j < g->n_nodes; j++) {
+        const struct node *n = &g->nodes[j];
+        bool unread = false;
+        for (int k = 0; k < n->n_weights; k++) unread |= n->w[k].data == NULL;
+        if (!unread) continue;
+        ra->b = b;
+        ra->node = j;
+        ra->bn = n->op == OP_CONV2D || n->op == OP_DENSE ? folded_batch_norm(b, j) : -1;
+        *job = (struct side_job){read_ahead_run, ra};
+        return job;
+    }
+    return NULL;
+}
+
+/* graph_fetch_weights, or the error its reading ahead met. */
+static cnnrt_status fetch_weights(struct builder *b, int node)
+{
+    if (node == b->ahead_failed) {
+        *b->err = b->ahead_err;
+        return b->ahead_err.status;
+    }
+    return graph_fetch_weights(b->g, node, b->err);
+}
+
 /* Conv or Dense: copies the kernel/bias, folds a following BatchNorm, fuses the
  * activation, the residual Add and the activation after it. Returns the last node
  * absorbed into the step. */
@@ -228,8 +282,11 @@ static int plan_linear(struct builder *b, int node, struct step *s)
     if (!b->p->blas) { /* pack or Winograd-transform once, straight from the graph */
         const int cin = conv ? rows / (s->win.kh * s->win.kw) : rows;
         const int tile = conv ? winograd_tile(b->p, &s->win, cin) : 0;
-        if (tile) rc = winograd_prepare(n->w[0].data, cin, cout, tile, col_scale, &s->wino);
-        else rc = gemm_pack_b(n->w[0].data, rows, cout, cout, col_scale, &s->packed);
+        struct read_ahead ra;
+        struct side_job job;
+        const struct side_job *side = plan_read_ahead(b, last, &ra, &job);
+        if (tile) rc = winograd_prepare(n->w[0].data, cin, cout, tile, col_scale, side, &s->wino);
+        else rc = gemm_pack_b(n->w[0].data, rows, cout, cout, col_scale, side, &s->packed);
     } else { /* the BLAS path: a folded plain copy */
         s->kernel = aligned_alloc64(kelems * sizeof(float));
         if (!s->kernel) rc = -1;
@@ -305,9 +362,9 @@ static cnnrt_status build_steps(struct builder *b)
         if (b->absorbed[i]) continue;
         /* values still in the weights file are read layer by layer, just before they
          * are folded and packed, so the whole file is never in memory twice */
-        cnnrt_status st = graph_fetch_weights(g, i, err);
+        cnnrt_status st = fetch_weights(b, i);
         const int bn = n->op == OP_CONV2D || n->op == OP_DENSE ? folded_batch_norm(b, i) : -1;
-        if (!st && bn >= 0) st = graph_fetch_weights(g, bn, err); /* folded in below */
+        if (!st && bn >= 0) st = fetch_weights(b, bn); /* folded in below */
         if (st) return st;
         if (n->op == OP_INPUT) {
             b->tensor_of[i] = b->p->input = new_tensor(b, n->out);
@@ -517,7 +574,7 @@ cnnrt_status plan_build(struct graph *g, int threads, bool consume, struct plan 
     const char *wino = getenv("CNNRT_WINOGRAD");
     p->winograd = wino ? atoi(wino) : -1;
     if (p->winograd != 2 && p->winograd != 4 && p->winograd != -1) p->winograd = 0;
-    struct builder b = {.g = g, .consume = consume, .p = p, .err = err};
+    struct builder b = {.g = g, .consume = consume, .p = p, .err = err, .ahead_failed = -1};
     b.consumers = graph_consumer_counts(g);
     b.tensor_of = malloc((size_t)g->n_nodes * sizeof *b.tensor_of);
     b.folded_pad = calloc((size_t)g->n_nodes, sizeof *b.folded_pad);

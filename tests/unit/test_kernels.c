@@ -482,7 +482,7 @@ static float *engine_run(enum engine e, const struct window_desc *d, int cout, c
         break;
     case ENGINE_GEMM: {
         struct gemm_b b;
-        REQUIRE_OR(gemm_pack_b(kernel, d->kh * d->kw * d->c, cout, cout, NULL, &b) == 0);
+        REQUIRE_OR(gemm_pack_b(kernel, d->kh * d->kw * d->c, cout, cout, NULL, NULL, &b) == 0);
         *n_scratch = gemm_scratch_per_thread() * SCRATCH_THREADS;
         scratch = guarded_new(*n_scratch);
         const bool pointwise = d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 &&
@@ -495,7 +495,7 @@ static float *engine_run(enum engine e, const struct window_desc *d, int cout, c
     case ENGINE_WINO2:
     case ENGINE_WINO4: {
         struct winograd_weights w;
-        REQUIRE_OR(winograd_prepare(kernel, d->c, cout, e == ENGINE_WINO2 ? 2 : 4, NULL, &w) == 0);
+        REQUIRE_OR(winograd_prepare(kernel, d->c, cout, e == ENGINE_WINO2 ? 2 : 4, NULL, NULL, &w) == 0);
         *n_scratch = winograd_scratch(d, &w, SCRATCH_THREADS);
         scratch = guarded_new(*n_scratch);
         winograd_conv(d, &w, in, ep, out, ldo, scratch, SCRATCH_THREADS);
@@ -732,7 +732,7 @@ TEST(kernels_winograd_many_blocks_and_threads)
             float *want = guarded_new(n_out);
             conv2d_ref(&d, cout, in, kernel, &e.ep, want, cout);
             struct winograd_weights wg;
-            REQUIRE(winograd_prepare(kernel, c, cout, m, NULL, &wg) == 0);
+            REQUIRE(winograd_prepare(kernel, c, cout, m, NULL, NULL, &wg) == 0);
             wg.block_bytes = 1; /* the smallest block: GEMM_MR tiles */
             const size_t n_scratch = winograd_scratch(&d, &wg, 2);
             float *scratch = guarded_new(n_scratch);
@@ -781,7 +781,7 @@ TEST(kernels_gemm_engine_threads_bitwise_identical)
         float *kernel = random_new((size_t)9 * c * cout, 2500 + (unsigned)s, -1, 1);
         const size_t n_out = (size_t)d.oh * d.ow * cout;
         struct gemm_b b;
-        REQUIRE(gemm_pack_b(kernel, 9 * c, cout, cout, NULL, &b) == 0);
+        REQUIRE(gemm_pack_b(kernel, 9 * c, cout, cout, NULL, NULL, &b) == 0);
         float *scratch = guarded_new(gemm_scratch_per_thread() * 2);
         float *one = guarded_new(n_out), *two = guarded_new(n_out);
         struct gemm_a a = {GEMM_A_IM2COL, in, c, &d};
@@ -834,12 +834,12 @@ TEST(kernels_residual_in_place)
         struct winograd_weights wg = {0};
         float *scratch;
         if (cases[t].wino) {
-            REQUIRE(winograd_prepare(kernel, c, cout, cases[t].wino, NULL, &wg) == 0);
+            REQUIRE(winograd_prepare(kernel, c, cout, cases[t].wino, NULL, NULL, &wg) == 0);
             scratch = guarded_new(winograd_scratch(&d, &wg, 2));
             winograd_conv(&d, &wg, in, &ep, apart, cout, scratch, 2);
             winograd_conv(&d, &wg, in, &ep_in, inplace, cout, scratch, 2);
         } else {
-            REQUIRE(gemm_pack_b(kernel, k * k * c, cout, cout, NULL, &b) == 0);
+            REQUIRE(gemm_pack_b(kernel, k * k * c, cout, cout, NULL, NULL, &b) == 0);
             scratch = guarded_new(gemm_scratch_per_thread() * 2);
             struct gemm_a a = {k == 1 ? GEMM_A_MATRIX : GEMM_A_IM2COL, in, c, &d};
             gemm_run(&a, (int)pixels, &b, apart, cout, &ep, scratch, 2);
