@@ -513,6 +513,24 @@ def dataset_listed_but_missing():
 
 
 @test
+def dataset_listed_but_a_group_or_a_dangling_link():
+    def as_group(f):
+        del f["conv2d_3/conv2d_3/kernel:0"]
+        f["conv2d_3/conv2d_3"].create_group("kernel:0")
+
+    def as_dangling_link(f):
+        del f["conv2d_3/conv2d_3/kernel:0"]
+        f["conv2d_3/conv2d_3/kernel:0"] = h5py.SoftLink("/nowhere")
+
+    for name, edit, why in [("listed_group.h5", as_group, "is not a dataset"),
+                            ("listed_dangling.h5", as_dangling_link, "missing from the file")]:
+        path = edited(tiny(), name, edit)
+        p = run_tool("inspect", path, "--model", TINY_JSON)
+        check(p, EXIT_INPUT, [name, "conv2d_3", "kernel:0", why])
+        rm(path)
+
+
+@test
 def usage_errors_exit_2():
     p = run_tool("inspect")
     check(p, 2, ["no FILE"])
