@@ -443,7 +443,7 @@ static panel_fn select_kernel(void)
 
 const char *gemm_kernel_name(void)
 {
-    return select_kernel() == panel_avx2 ? "avx2-fma 6x16" : "generic 6x16";
+    return select_kernel() == panel_avx2 ? "avx2-fma 6/5/4x16" : "generic 6x16";
 }
 
 /* ---------------------------------------------------------------- driver -- */

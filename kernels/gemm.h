@@ -99,7 +99,8 @@ void gemm_run(const struct gemm_a *a, int m, const struct gemm_b *b, float *c, i
 void gemm_block(const struct gemm_a *a, int m0, int mc, const struct gemm_b *b, int n0, int nc,
                 float *c, int ldc, const struct epilogue *ep, float *scratch);
 
-/* Name of the micro-kernel in use ("avx2-fma 6x16" or "generic"). */
+/* Name of the micro-kernel in use ("avx2-fma 6/5/4x16": tiles of 6, 5 or 4 rows by 16
+ * columns; or "generic 6x16"). */
 const char *gemm_kernel_name(void);
 
 #endif
