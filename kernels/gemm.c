@@ -47,24 +47,24 @@ int gemm_pack_b(const float *b, int k, int n, int ldb, const double *col_scale,
             side->run(side->ctx);
         }
 #pragma omp for schedule(dynamic, 1)
-    for (int kb = 0; kb < kblocks; kb++) {
-        const int k0 = kb * kcb;
-        const int kc = k - k0 < kcb ? k - k0 : kcb;
-        float *block = d + (size_t)k0 * np;
-        for (int j0 = 0; j0 < np; j0 += GEMM_NR) {
-            float *panel = block + (size_t)(j0 / GEMM_NR) * kc * GEMM_NR;
-            const int w = n - j0 < GEMM_NR ? n - j0 : GEMM_NR;
-            for (int kk = 0; kk < kc; kk++) {
-                float *dst = panel + (size_t)kk * GEMM_NR;
-                const float *src = b + (size_t)(k0 + kk) * ldb + j0;
-                if (col_scale)
-                    for (int j = 0; j < w; j++) dst[j] = (float)(src[j] * col_scale[j0 + j]);
-                else
-                    memcpy(dst, src, (size_t)w * sizeof(float));
-                for (int j = w; j < GEMM_NR; j++) dst[j] = 0.0f;
+        for (int kb = 0; kb < kblocks; kb++) {
+            const int k0 = kb * kcb;
+            const int kc = k - k0 < kcb ? k - k0 : kcb;
+            float *block = d + (size_t)k0 * np;
+            for (int j0 = 0; j0 < np; j0 += GEMM_NR) {
+                float *panel = block + (size_t)(j0 / GEMM_NR) * kc * GEMM_NR;
+                const int w = n - j0 < GEMM_NR ? n - j0 : GEMM_NR;
+                for (int kk = 0; kk < kc; kk++) {
+                    float *dst = panel + (size_t)kk * GEMM_NR;
+                    const float *src = b + (size_t)(k0 + kk) * ldb + j0;
+                    if (col_scale)
+                        for (int j = 0; j < w; j++) dst[j] = (float)(src[j] * col_scale[j0 + j]);
+                    else
+                        memcpy(dst, src, (size_t)w * sizeof(float));
+                    for (int j = w; j < GEMM_NR; j++) dst[j] = 0.0f;
+                }
             }
         }
-    }
     }
     *out = (struct gemm_b){k, n, np, kcb, d};
     return 0;
