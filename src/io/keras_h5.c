@@ -607,6 +607,29 @@ static bool structure_read(struct stream *s, struct keras_h5 *f)
     return !s->bad && s->at == s->len;
 }
 
+bool keras_h5_structure_encode(const struct keras_h5 *f, char **buf, size_t *len)
+{
+    struct stream s = {0};
+    structure_write(f, &s);
+    if (s.bad) {
+        free(s.buf);
+        return false;
+    }
+    *buf = s.buf;
+    *len = s.len;
+    return true;
+}
+
+bool keras_h5_structure_decode(const char *buf, size_t len, struct keras_h5 *f)
+{
+    struct stream s = {(char *)buf, len, len, 0, false};
+    memset(f, 0, sizeof *f);
+    f->file = f->group = -1;
+    if (structure_read(&s, f)) return true;
+    keras_h5_close(f);
+    return false;
+}
+
 /* Opens the file and its weights group for a structure received from the child. */
 static bool structure_attach(const char *path, struct keras_h5 *f)
 {
@@ -683,11 +706,11 @@ static cnnrt_status probe_in_child(const char *path, struct keras_h5 *out, bool 
         struct keras_h5 f;
         cnnrt_error ignored;
         int rc = open_structure(path, &f, &ignored) == CNNRT_OK ? PROBE_OK : PROBE_ERROR;
-        if (rc == PROBE_OK && fds[1] >= 0) {
-            struct stream s = {0};
-            structure_write(&f, &s);
-            if (!s.bad) write_all(fds[1], s.buf, s.len);
-            free(s.buf);
+        char *buf;
+        size_t len;
+        if (rc == PROBE_OK && fds[1] >= 0 && keras_h5_structure_encode(&f, &buf, &len)) {
+            write_all(fds[1], buf, len);
+            free(buf);
         }
         keras_h5_close(&f);
         _exit(rc);
@@ -705,10 +728,9 @@ static cnnrt_status probe_in_child(const char *path, struct keras_h5 *out, bool 
             return CNNRT_OK;
         }
     }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == PROBE_OK && s.len > 0 && !s.bad) {
-        memset(out, 0, sizeof *out);
-        out->file = out->group = -1;
-        if (structure_read(&s, out) && structure_attach(path, out)) *received = true;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == PROBE_OK && s.len > 0 && !s.bad &&
+        keras_h5_structure_decode(s.buf, s.len, out)) {
+        if (structure_attach(path, out)) *received = true;
         else keras_h5_close(out); /* read it here instead */
     }
     free(s.buf);

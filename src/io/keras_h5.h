@@ -11,6 +11,7 @@
 #define CNNRT_IO_KERAS_H5_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cnnrt.h"
@@ -64,6 +65,13 @@ cnnrt_status keras_h5_read(struct keras_h5 *f, int l, int w, float *dst, size_t 
                            cnnrt_error *err);
 
 /* Closes the file and frees everything. Safe on a zeroed or failed struct. */
+/* The structure hand-over from the probing child (keras_h5_open) as a flat stream:
+ * encode puts f's structure (not its file handles) into a malloc'ed buffer (false
+ * when out of memory); decode fills f from one, with f->path, file and group unset,
+ * and returns false (f closed) when the bytes do not parse exactly. */
+bool keras_h5_structure_encode(const struct keras_h5 *f, char **buf, size_t *len);
+bool keras_h5_structure_decode(const char *buf, size_t len, struct keras_h5 *f);
+
 void keras_h5_close(struct keras_h5 *f);
 
 /* Number of elements of a dataset (0 if unknown or overflowing). */

@@ -813,3 +813,70 @@ TEST(plan_deferred_weights_match_eager)
     cnnrt_model_free(c);
     cnnrt_model_free(e);
 }
+
+static bool same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* The structure the probing child hands to keras_h5_open survives the stream intact
+ * (every field, NULL strings and dataset problems included), and no truncated or
+ * corrupted stream is taken: decode either refuses it or yields a structure that
+ * closes cleanly (the sanitizer build checks the rest). */
+TEST(keras_h5_structure_stream_round_trip)
+{
+    const char *text = MODEL(6, 6, 3)
+        L("c1", "Conv2D", CONV(4, 3, 1, "same"), "'in'")
+        L("bn1", "BatchNormalization", "", "'c1'")
+        L("gap", "GlobalAveragePooling2D", "", "'bn1'")
+        L("d", "Dense", "'units': 3", "'gap'")
+        OUTPUTS("'d'");
+    char json[1024], h5[1024];
+    snprintf(json, sizeof json, "%s", write_model("stream", text));
+    snprintf(h5, sizeof h5, "%s/stream.h5", test_tmp_dir());
+    cnnrt_model *w = cnnrt_model_new();
+    REQUIRE(w && cnnrt_model_load_graph(w, json) == CNNRT_OK);
+    REQUIRE(cnnrt_model_synthetic_weights(w, 3) == CNNRT_OK);
+    REQUIRE(cnnrt_model_save_weights(w, h5, NULL, 0) == CNNRT_OK);
+    cnnrt_model_free(w);
+
+    struct keras_h5 f, g;
+    cnnrt_error err;
+    REQUIRE(keras_h5_open(h5, &f, &err) == CNNRT_OK);
+    /* in, c1, bn1, gap, d: every layer is listed, with or without weights */
+    CHECK_MSG(f.n_layers == 5 && f.synthetic_seed == 3 && f.keras_version && !f.model_config,
+              "%d layers, seed %ld", f.n_layers, f.synthetic_seed);
+    free(f.layers[1].weights[0].problem); /* a problem string travels too */
+    f.layers[1].weights[0].problem = str_dup("is a test");
+    char *buf;
+    size_t len;
+    REQUIRE(keras_h5_structure_encode(&f, &buf, &len));
+    REQUIRE(keras_h5_structure_decode(buf, len, &g));
+    CHECK(g.layout == f.layout && g.synthetic_seed == f.synthetic_seed);
+    CHECK(same_str(g.keras_version, f.keras_version) && same_str(g.backend, f.backend) &&
+          same_str(g.model_config, f.model_config));
+    CHECK(g.n_layers == f.n_layers && g.file < 0 && g.group < 0 && !g.path);
+    for (int i = 0; i < f.n_layers && i < g.n_layers; i++) {
+        const struct h5_layer *a = &f.layers[i], *b = &g.layers[i];
+        CHECK_MSG(same_str(a->name, b->name) && a->n_weights == b->n_weights, "layer %d", i);
+        for (int k = 0; k < a->n_weights && k < b->n_weights; k++) {
+            const struct h5_dataset *x = &a->weights[k], *y = &b->weights[k];
+            CHECK_MSG(same_str(x->name, y->name) && x->rank == y->rank && x->dtype == y->dtype &&
+                          x->dtype_bytes == y->dtype_bytes && same_str(x->problem, y->problem) &&
+                          memcmp(x->dims, y->dims, sizeof x->dims) == 0,
+                      "layer %d weight %d", i, k);
+        }
+    }
+    keras_h5_close(&g);
+    for (size_t cut = 0; cut < len; cut++) { /* every truncation is refused */
+        CHECK_MSG(!keras_h5_structure_decode(buf, cut, &g), "%zu of %zu bytes taken", cut, len);
+        keras_h5_close(&g);
+    }
+    for (size_t at = 0; at < len; at++) { /* a byte changed anywhere: no crash, no leak */
+        buf[at] ^= 0x5a;
+        if (keras_h5_structure_decode(buf, len, &g)) keras_h5_close(&g);
+        buf[at] ^= 0x5a;
+    }
+    free(buf);
+    keras_h5_close(&f);
+}
