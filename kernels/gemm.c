@@ -35,17 +35,15 @@ int gemm_pack_b(const float *b, int k, int n, int ldb, const double *col_scale,
     const int np = (n + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
     float *d = alloc_panels((size_t)k * np);
     if (!d) {
-        if (side) side->run(side->ctx);
+        side_job_run(side);
         return -1;
     }
     const int kcb = gemm_kc(k);
     const int kblocks = (k + kcb - 1) / kcb;
 #pragma omp parallel if (side || (size_t)k * n > (1u << 18))
     {
-        if (side) {
 #pragma omp single nowait
-            side->run(side->ctx);
-        }
+        side_job_run(side);
 #pragma omp for schedule(dynamic, 1)
         for (int kb = 0; kb < kblocks; kb++) {
             const int k0 = kb * kcb;

@@ -25,6 +25,12 @@ struct side_job {
     void *ctx;
 };
 
+/* Runs side unless it is NULL. */
+static inline void side_job_run(const struct side_job *side)
+{
+    if (side) side->run(side->ctx);
+}
+
 /* Geometry of a 2-D window op (conv or pool). Output size is oh x ow; the input is
  * read at y = oy*sh - pad_top + ky, x = ox*sw - pad_left + kx; positions outside
  * the input are padding. */

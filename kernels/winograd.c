@@ -162,10 +162,8 @@ int winograd_prepare(const float *kernel, int cin, int cout, int m, const double
     const int panels = w->u[0].n_padded / GEMM_NR, tasks = kblocks * panels;
 #pragma omp parallel
     {
-        if (side) {
 #pragma omp single nowait
-            side->run(side->ctx);
-        }
+        side_job_run(side);
 #pragma omp for schedule(dynamic, 1)
         for (int task = 0; task < tasks; task++) {
             const int k0 = task / panels * kc;
@@ -176,7 +174,7 @@ int winograd_prepare(const float *kernel, int cin, int cout, int m, const double
     free(scale);
     return 0;
 fail:
-    if (side) side->run(side->ctx);
+    side_job_run(side);
     free(scale);
     winograd_free(w);
     return -1;

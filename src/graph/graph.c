@@ -180,12 +180,18 @@ void graph_drop_weights(struct graph *g)
     for (int i = 0; i < g->n_nodes; i++) graph_release_node_weights(g, i);
 }
 
+bool graph_weights_unread(const struct graph *g, int node)
+{
+    const struct node *n = &g->nodes[node];
+    for (int k = 0; k < n->n_weights; k++)
+        if (!n->w[k].data) return true;
+    return false;
+}
+
 cnnrt_status graph_fetch_weights(struct graph *g, int node, cnnrt_error *err)
 {
     const struct node *n = &g->nodes[node];
-    bool missing = false;
-    for (int k = 0; k < n->n_weights; k++) missing |= n->w[k].data == NULL;
-    if (!missing) return CNNRT_OK;
+    if (!graph_weights_unread(g, node)) return CNNRT_OK;
     if (!g->source.fetch)
         return cnnrt_fail(err, CNNRT_E_USAGE, "layer '%s': its weights are not loaded", n->name);
     return g->source.fetch(g->source.ctx, g, node, err);

@@ -188,6 +188,9 @@ cnnrt_status graph_alloc_node_weights(struct graph *g, int node, cnnrt_error *er
  * are still in the file. An error when they are neither (none loaded). */
 cnnrt_status graph_fetch_weights(struct graph *g, int node, cnnrt_error *err);
 
+/* Whether some weight of node has no values in memory yet. */
+bool graph_weights_unread(const struct graph *g, int node);
+
 /* Element count of a weight. */
 size_t weight_elems(const struct weight *w);
 

@@ -77,6 +77,16 @@ static hid_t access_plist(hid_t cls)
     return pl;
 }
 
+/* The file, read-only; closing it closes whatever is still open in it. */
+static hid_t open_file(const char *path)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    return file;
+}
+
 #define OBJECT_ABSENT (-1)
 #define OBJECT_EXTERNAL_LINK (-2)
 
@@ -634,10 +644,7 @@ bool keras_h5_structure_decode(const char *buf, size_t len, struct keras_h5 *f)
 static bool structure_attach(const char *path, struct keras_h5 *f)
 {
     f->path = str_dup(path);
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
-    f->file = f->path ? H5Fopen(path, H5F_ACC_RDONLY, fapl) : -1;
-    H5Pclose(fapl);
+    f->file = f->path ? open_file(path) : -1;
     if (f->file < 0) return false;
     static const char *const group[] = {"/", "model_weights", "layers"};
     hid_t gapl = access_plist(H5P_GROUP_ACCESS);
@@ -770,10 +777,7 @@ static cnnrt_status open_structure(const char *path, struct keras_h5 *f, cnnrt_e
     h5_library_init();
     f->path = str_dup(path);
     if (!f->path) return CNNRT_NOMEM(err);
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
-    f->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
-    H5Pclose(fapl);
+    f->file = open_file(path);
     if (f->file < 0) {
         char why[256];
         h5_last_error(why, sizeof why);

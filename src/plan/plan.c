@@ -209,10 +209,8 @@ static const struct side_job *plan_read_ahead(struct builder *b, int after, stru
     const struct graph *g = b->g;
     if (!g->source.fetch || b->ahead_failed >= 0) return NULL;
     for (int j = after + 1; j < g->n_nodes; j++) {
+        if (!graph_weights_unread(g, j)) continue;
         const struct node *n = &g->nodes[j];
-        bool unread = false;
-        for (int k = 0; k < n->n_weights; k++) unread |= n->w[k].data == NULL;
-        if (!unread) continue;
         ra->b = b;
         ra->node = j;
         ra->bn = n->op == OP_CONV2D || n->op == OP_DENSE ? folded_batch_norm(b, j) : -1;
