@@ -1,7 +1,7 @@
-/* gemm.c - packed SGEMM: B packed at load time, A packed per block (from a matrix
- * or straight from an NHWC input through the implicit im2col view), an AVX2/FMA
- * micro-kernel of 16 columns and 6, 5 or 4 rows (generic C elsewhere) whose store
- * applies the fused epilogue. */
+/* gemm.c - packed SGEMM: B packed at load time; A read in place (a matrix, a strided
+ * 1x1 conv's pixels, a first layer's image rows) or gathered per block through the
+ * implicit im2col view of an NHWC input; an AVX2/FMA micro-kernel of 16 columns and
+ * 6, 5 or 4 rows (generic C elsewhere) whose store applies the fused epilogue. */
 #include "gemm.h"
 
 #include <immintrin.h>
@@ -171,6 +171,49 @@ static void pack_a_im2col(const struct window_desc *d, const float *in, int m0, 
     }
 }
 
+/* Rows of A read where they lie instead of being copied into a block: row r of the
+ * block is nseg segments of seg_len floats, segment s at ptr[r] + s * stride[r]. A
+ * strided 1x1 convolution reads each output pixel's input pixel (one segment); a
+ * first layer (K fits one block) reads each window's kh image rows (kw * c floats
+ * each). Rows whose window crosses the border are gathered into the block scratch
+ * as usual (their segments back to back). */
+struct a_rows {
+    int nseg, seg_len;
+    const float *ptr[GEMM_MC_MAX];
+    int stride[GEMM_MC_MAX];
+};
+
+/* Fills rows for block rows [m0, m0+mc), K columns [k0, k0+kc); false where the
+ * layout does not allow it (a window over several K blocks). */
+static bool rows_in_place(const struct window_desc *d, const float *in, int m0, int mc, int k0,
+                          int kc, float *scratch, struct a_rows *rows)
+{
+    const bool pixel = d->kh == 1 && d->kw == 1;
+    if (mc > GEMM_MC_MAX || (!pixel && (k0 != 0 || kc != d->kh * d->kw * d->c))) return false;
+    rows->nseg = pixel ? 1 : d->kh;
+    rows->seg_len = pixel ? kc : d->kw * d->c;
+    const int image_row = d->w * d->c;
+    int oy = m0 / d->ow, ox = m0 % d->ow;
+    for (int r = 0; r < mc; r++) {
+        const int y0 = oy * d->sh - d->pad_top, x0 = ox * d->sw - d->pad_left;
+        if (y0 >= 0 && y0 + d->kh <= d->h && x0 >= 0 && x0 + d->kw <= d->w) {
+            rows->ptr[r] = in + ((size_t)y0 * d->w + x0) * d->c + k0;
+            rows->stride[r] = image_row;
+        } else {
+            float *dst = scratch + (size_t)r * kc;
+            if (pixel) pack_a_im2col(d, in, m0 + r, 1, k0, kc, dst);
+            else pack_a_im2col_rows(d, in, m0 + r, 1, dst);
+            rows->ptr[r] = dst;
+            rows->stride[r] = rows->seg_len;
+        }
+        if (++ox == d->ow) {
+            ox = 0;
+            oy++;
+        }
+    }
+    return true;
+}
+
 /* ---------------------------------------------------------- micro-kernels -- */
 
 enum { UKR_ACCUMULATE = 1, UKR_EPILOGUE = 2 };
@@ -185,6 +228,7 @@ struct panel {
     int kc;
     const float *a;            /* row 0 of A at the block's first column */
     size_t lda;                /* floats between consecutive rows of A */
+    const struct a_rows *rows; /* or NULL: A's rows read in place, in segments */
     int m;                     /* rows */
     const float *b;            /* packed panel, kc x GEMM_NR */
     float *c;                  /* C at the panel's first element */
@@ -202,10 +246,23 @@ struct panel {
 
 typedef void (*panel_fn)(const struct panel *p);
 
-/* Row r of A for the tile starting at row i (zero_row past the last row). */
-static inline const float *panel_row(const struct panel *p, int i, int r)
+/* Row r of A for the tile starting at row i (zero_row past the last row), and the
+ * floats between its segments (0 for a matrix row: one segment). */
+static inline const float *panel_row(const struct panel *p, int i, int r, int *stride)
 {
-    return i + r < p->m ? p->a + (size_t)(i + r) * p->lda : zero_row;
+    *stride = 0;
+    if (i + r >= p->m) return zero_row;
+    if (!p->rows) return p->a + (size_t)(i + r) * p->lda;
+    *stride = p->rows->stride[i + r];
+    return p->rows->ptr[i + r];
+}
+
+/* Element (row, k) of A, row < m. */
+static inline float panel_a(const struct panel *p, int row, int k)
+{
+    if (!p->rows) return p->a[(size_t)row * p->lda + k];
+    const int seg = k / p->rows->seg_len;
+    return p->rows->ptr[row][(size_t)seg * p->rows->stride[row] + (k - seg * p->rows->seg_len)];
 }
 
 /* Portable C kernel (and the reference for the SIMD one). */
@@ -214,11 +271,11 @@ static void panel_generic(const struct panel *p)
     for (int i = 0; i < p->m; i += GEMM_MR) {
         const int mr = p->m - i < GEMM_MR ? p->m - i : GEMM_MR;
         float acc[GEMM_MR][GEMM_NR] = {{0}};
-        for (int r = 0; r < GEMM_MR; r++) {
-            const float *a = panel_row(p, i, r);
-            for (int k = 0; k < p->kc; k++)
-                for (int j = 0; j < GEMM_NR; j++) acc[r][j] += a[k] * p->b[k * GEMM_NR + j];
-        }
+        for (int r = 0; r < mr; r++)
+            for (int k = 0; k < p->kc; k++) {
+                const float a = panel_a(p, i + r, k);
+                for (int j = 0; j < GEMM_NR; j++) acc[r][j] += a * p->b[k * GEMM_NR + j];
+            }
         for (int r = 0; r < mr; r++)
             for (int j = 0; j < p->nr; j++) {
                 float *dst = &p->c[(size_t)(i + r) * p->ldc + j];
@@ -294,6 +351,7 @@ __attribute__((target("avx2,fma"))) static void panel_avx2(const struct panel *t
      * them (the hardware prefetcher runs only a few lines ahead). Measured in the
      * network: about 2 % off ResNet50. */
     const struct tiling tl = tiling_for(t->m);
+    const int nseg = t->rows ? t->rows->nseg : 1, seg_len = t->rows ? t->rows->seg_len : t->kc;
     const size_t pf_bytes = t->next_b_floats * sizeof(float);
     const size_t pf_step = (pf_bytes / 64 + tl.tiles - 1) / tl.tiles * 64;
     size_t pf = 0;
@@ -301,8 +359,10 @@ __attribute__((target("avx2,fma"))) static void panel_avx2(const struct panel *t
     const int mr = ti < tl.extra ? tl.base + 1 : tl.base;
     for (const size_t pf_stop = pf + pf_step; pf < pf_stop && pf < pf_bytes; pf += 64)
         _mm_prefetch((const char *)t->next_b + pf, _MM_HINT_T1);
-    const float *a0 = panel_row(t, i, 0), *a1 = panel_row(t, i, 1), *a2 = panel_row(t, i, 2),
-                *a3 = panel_row(t, i, 3), *a4 = panel_row(t, i, 4), *a5 = panel_row(t, i, 5);
+    int s0, s1, s2, s3, s4, s5;
+    const float *a0 = panel_row(t, i, 0, &s0), *a1 = panel_row(t, i, 1, &s1),
+                *a2 = panel_row(t, i, 2, &s2), *a3 = panel_row(t, i, 3, &s3),
+                *a4 = panel_row(t, i, 4, &s4), *a5 = panel_row(t, i, 5, &s5);
     const float *b = t->b;
     float *ctile = t->c + (size_t)i * t->ldc;
     const float *rtile = t->residual ? t->residual + (size_t)i * t->ldr : NULL;
@@ -318,12 +378,16 @@ __attribute__((target("avx2,fma"))) static void panel_avx2(const struct panel *t
      * broadcast of A per row, two FMAs per row; unrolled by two. Tiles of 6, 5 or 4
      * rows: a 4-row tile still has the 8 independent accumulators that two FMA pipes
      * of latency 4 need. Row pointers, B and the pair count travel in one block: the
-     * asm has room for only 30 operands and the 12 accumulators take 24. */
+     * asm has room for only 30 operands and the 12 accumulators take 24. One pass per
+     * segment of the rows (one for a matrix; a window's image rows when rows are read
+     * in place), the accumulators kept across passes: each output still sums over k in
+     * order, so reading in place gives the bits of gathering. */
+    for (int seg = 0; seg < nseg; seg++) {
     struct {
         const float *a[GEMM_MR];
         const float *b;
         long pairs;
-    } args = {{a0, a1, a2, a3, a4, a5}, b, t->kc / 2};
+    } args = {{a0, a1, a2, a3, a4, a5}, b, seg_len / 2};
 #define UKR_ROW(areg, off, breg, c0, c1)                                                   \
     "vbroadcastss " off "(%%" areg ",%%rax), %%" breg "\n\t"                              \
     "vfmadd231ps %%ymm12, %%" breg ", %[" c0 "]\n\t"                                       \
@@ -369,9 +433,9 @@ __attribute__((target("avx2,fma"))) static void panel_avx2(const struct panel *t
 #undef UKR_STEP6
 #undef UKR_LOOP
 #undef UKR_OPERANDS
-    b += (t->kc & ~1) * GEMM_NR;
-    if (t->kc & 1) { /* the odd last k */
-        const int k = t->kc - 1;
+    b += (seg_len & ~1) * GEMM_NR;
+    if (seg_len & 1) { /* the odd last k */
+        const int k = seg_len - 1;
         const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
         __m256 av = _mm256_broadcast_ss(a0 + k);
         c00 = _mm256_fmadd_ps(av, b0, c00);
@@ -391,6 +455,14 @@ __attribute__((target("avx2,fma"))) static void panel_avx2(const struct panel *t
         av = _mm256_broadcast_ss(a5 + k);
         c50 = _mm256_fmadd_ps(av, b0, c50);
         c51 = _mm256_fmadd_ps(av, b1, c51);
+        b += GEMM_NR;
+    }
+    a0 += s0;
+    a1 += s1;
+    a2 += s2;
+    a3 += s3;
+    a4 += s4;
+    a5 += s5;
     }
     __m256 acc[GEMM_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21},
                               {c30, c31}, {c40, c41}, {c50, c51}};
@@ -457,6 +529,7 @@ void gemm_block(const struct gemm_a *a, int m0, int mc, const struct gemm_b *b, 
     const panel_fn kernel = select_kernel();
     const int n_end = n0 + nc < b->n ? n0 + nc : b->n;
     struct panel p;
+    struct a_rows rows;
     p.m = mc;
     p.ldc = ldc;
     p.ldr = ep ? ep->ldr : 0;
@@ -470,7 +543,11 @@ void gemm_block(const struct gemm_a *a, int m0, int mc, const struct gemm_b *b, 
     const bool add_into_residual = ep && ep->residual == c && ep->ldr == ldc && b->kc < b->k;
     for (int k0 = 0; k0 < b->k; k0 += b->kc) {
         const int kc = b->k - k0 < b->kc ? b->k - k0 : b->kc;
-        if (a->kind == GEMM_A_IM2COL) {
+        p.rows = NULL;
+        if (a->kind == GEMM_A_IM2COL && a->in_place &&
+            rows_in_place(a->win, a->data, m0, mc, k0, kc, scratch, &rows)) {
+            p.rows = &rows;
+        } else if (a->kind == GEMM_A_IM2COL) {
             pack_a_im2col(a->win, a->data, m0, mc, k0, kc, scratch);
             p.a = scratch;
             p.lda = (size_t)kc;

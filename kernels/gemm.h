@@ -78,6 +78,9 @@ struct gemm_a {
     const float *data; /* MATRIX: row-major M x K with row stride lda; IM2COL: NHWC input */
     int lda;
     const struct window_desc *win; /* IM2COL: geometry; A row = output pixel, K = kh*kw*c */
+    bool in_place; /* IM2COL: read rows from the input where they lie when the window
+                    * allows it (1x1, or K in one block), else gather each block; the
+                    * results are bitwise the same either way */
 };
 
 /* Floats of per-thread scratch gemm_run needs (packed A blocks). */

@@ -12,24 +12,47 @@ static inline void max_scalar_into(float *o, float v, int n)
     for (int ch = 0; ch < n; ch++) o[ch] = v > o[ch] ? v : o[ch];
 }
 
+/* Channels pooled together: kept in registers over the whole window, stored once. */
+#define POOL_CHUNK 32
+
+/* o[0..POOL_CHUNK) = max over the window's pixels (and pad_value if the window
+ * leaves the image). The same comparison as max_into, so NaN inputs are skipped. */
+static inline void max_chunk(const struct window_desc *d, const float *in, int y0, int y1, int x0,
+                             int x1, bool padded, float pad_value, float *o)
+{
+    float acc[POOL_CHUNK];
+    for (int ch = 0; ch < POOL_CHUNK; ch++) acc[ch] = padded ? pad_value : -__builtin_inff();
+    for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++) {
+            const float *v = in + ((size_t)y * d->w + x) * d->c;
+            for (int ch = 0; ch < POOL_CHUNK; ch++) acc[ch] = v[ch] > acc[ch] ? v[ch] : acc[ch];
+        }
+    for (int ch = 0; ch < POOL_CHUNK; ch++) o[ch] = acc[ch];
+}
+
 /* One output row; compiled for AVX2 and plain x86-64, chosen once per row (a call per
- * window position cost as much as the work: 64 channels are 8 vector maxima). */
+ * window position cost as much as the work). The window is clipped to the image once
+ * per pixel; channels go POOL_CHUNK at a time, the rest one by one. */
 __attribute__((target_clones("avx2", "default"))) static void max_pool_row(
     const struct window_desc *d, float pad_value, const float *in, float *out, int oy)
 {
+    const int ys = oy * d->sh - d->pad_top;
+    const int y0 = ys < 0 ? 0 : ys, y1 = ys + d->kh > d->h ? d->h : ys + d->kh;
     for (int ox = 0; ox < d->ow; ox++) {
+        const int xs = ox * d->sw - d->pad_left;
+        const int x0 = xs < 0 ? 0 : xs, x1 = xs + d->kw > d->w ? d->w : xs + d->kw;
+        const bool padded = y1 - y0 < d->kh || x1 - x0 < d->kw;
         float *o = out + ((size_t)oy * d->ow + ox) * d->c;
-        for (int ch = 0; ch < d->c; ch++) o[ch] = -__builtin_inff();
-        for (int ky = 0; ky < d->kh; ky++) {
-            const int y = oy * d->sh - d->pad_top + ky;
-            for (int kx = 0; kx < d->kw; kx++) {
-                const int x = ox * d->sw - d->pad_left + kx;
-                if (y < 0 || y >= d->h || x < 0 || x >= d->w)
-                    max_scalar_into(o, pad_value, d->c);
-                else
-                    max_into(o, in + ((size_t)y * d->w + x) * d->c, d->c);
-            }
-        }
+        int c0 = 0;
+        for (; c0 + POOL_CHUNK <= d->c; c0 += POOL_CHUNK)
+            max_chunk(d, in + c0, y0, y1, x0, x1, padded, pad_value, o + c0);
+        const int rest = d->c - c0;
+        if (rest == 0) continue;
+        for (int ch = 0; ch < rest; ch++) o[c0 + ch] = -__builtin_inff();
+        if (padded) max_scalar_into(o + c0, pad_value, rest);
+        for (int y = y0; y < y1; y++)
+            for (int x = x0; x < x1; x++)
+                max_into(o + c0, in + ((size_t)y * d->w + x) * d->c + c0, rest);
     }
 }
 

@@ -367,7 +367,7 @@ static void block_gemms(const struct winograd_weights *w, int tb, const float *v
         const int pos = task / nsplit, part = task % nsplit;
         const int p0 = panels * part / nsplit, p1 = panels * (part + 1) / nsplit;
         if (p1 <= p0) continue;
-        struct gemm_a a = {GEMM_A_MATRIX, v + (size_t)pos * tb * w->cin, w->cin, NULL};
+        struct gemm_a a = {GEMM_A_MATRIX, v + (size_t)pos * tb * w->cin, w->cin, NULL, false};
         gemm_block(&a, 0, tb, &w->u[pos], p0 * GEMM_NR, (p1 - p0) * GEMM_NR,
                    mm + (size_t)pos * tb * w->cout, w->cout, NULL, gemm_scratch);
     }

@@ -23,7 +23,8 @@ static void run_step(struct plan *p, struct step *s)
             winograd_conv(&s->win, &s->wino, in0, &ep, out, s->cout, p->wino_scratch, p->max_threads);
             break;
         }
-        struct gemm_a a = {s->pointwise ? GEMM_A_MATRIX : GEMM_A_IM2COL, in0, s->win.c, &s->win};
+        struct gemm_a a = {s->pointwise ? GEMM_A_MATRIX : GEMM_A_IM2COL, in0, s->win.c, &s->win,
+                           true};
         gemm_run(&a, s->win.oh * s->win.ow, &s->packed, out, s->cout, &ep, p->gemm_scratch,
                  p->max_threads);
         break;
@@ -35,7 +36,7 @@ static void run_step(struct plan *p, struct step *s)
         if (p->blas) {
             dense(in0, (size_t)is->h * is->w, is->c, s->cout, s->kernel, &ep, out);
         } else {
-            struct gemm_a a = {GEMM_A_MATRIX, in0, is->c, NULL};
+            struct gemm_a a = {GEMM_A_MATRIX, in0, is->c, NULL, false};
             gemm_run(&a, is->h * is->w, &s->packed, out, s->cout, &ep, p->gemm_scratch,
                      p->max_threads);
         }

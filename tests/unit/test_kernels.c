@@ -487,8 +487,20 @@ static float *engine_run(enum engine e, const struct window_desc *d, int cout, c
         scratch = guarded_new(*n_scratch);
         const bool pointwise = d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 &&
                                d->pad_top == 0 && d->pad_left == 0 && d->oh == d->h && d->ow == d->w;
-        struct gemm_a a = {pointwise ? GEMM_A_MATRIX : GEMM_A_IM2COL, in, d->c, d};
+        struct gemm_a a = {pointwise ? GEMM_A_MATRIX : GEMM_A_IM2COL, in, d->c, d, true};
         gemm_run(&a, d->oh * d->ow, &b, out, ldo, ep, scratch, SCRATCH_THREADS);
+        if (!pointwise) {
+            /* rows read in place and rows gathered block by block: the same bits */
+            const size_t n_out = (size_t)d->oh * d->ow * ldo;
+            float *gathered = guarded_new(n_out);
+            memcpy(gathered, out, n_out * sizeof(float)); /* the row gaps, and an in-place residual */
+            a.in_place = false;
+            gemm_run(&a, d->oh * d->ow, &b, gathered, ldo, ep, scratch, SCRATCH_THREADS);
+            CHECK_MSG(same_bits(gathered, out, n_out),
+                      "gemm_run %dx%dx%d %dx%d/%d: rows read in place differ from gathered rows",
+                      d->h, d->w, d->c, d->kh, d->kw, d->sh);
+            free(gathered);
+        }
         gemm_b_free(&b);
         break;
     }
@@ -632,6 +644,13 @@ TEST(kernels_conv2d_gemm_named_shapes)
     /* a padded 1x1 (folded padding in front of a 1x1 conv) is not pointwise */
     struct conv_case pad1x1 = {5, 5, 3, 4, 1, 1, 1, 1, 1, 1, 2, 0, 0, 0, 1};
     conv_case_run(&pad1x1, 203);
+    /* ... with K in two blocks: rows read in place start at the block's first channel,
+     * border rows are gathered from it */
+    struct conv_case pad1x1_blocks = {5, 6, 300, 20, 1, 1, 2, 2, 1, 0, 1, 1, 0, 0, 9};
+    conv_case_run(&pad1x1_blocks, 210);
+    /* a strided 1x1 with K in two blocks (ResNet's projection, stage 4) */
+    struct conv_case s2_blocks = conv_valid(7, 8, 272, 24, 1, 2, 3);
+    conv_case_run(&s2_blocks, 211);
     /* non-square kernels and strides */
     struct conv_case rect = {9, 8, 5, 6, 1, 3, 1, 2, 0, 0, 1, 1, 2, 0, 11};
     conv_case_run(&rect, 204);
@@ -649,7 +668,7 @@ TEST(kernels_conv2d_gemm_named_shapes)
     ld3s2.extra_ld = 1;
     ld3s2.extra_ldr = 2;
     conv_case_run(&ld3s2, 208);
-    CHECK(conv_checked == 29);
+    CHECK(conv_checked == 31);
     conv_report("named shapes");
 }
 
@@ -784,7 +803,7 @@ TEST(kernels_gemm_engine_threads_bitwise_identical)
         REQUIRE(gemm_pack_b(kernel, 9 * c, cout, cout, NULL, NULL, &b) == 0);
         float *scratch = guarded_new(gemm_scratch_per_thread() * 2);
         float *one = guarded_new(n_out), *two = guarded_new(n_out);
-        struct gemm_a a = {GEMM_A_IM2COL, in, c, &d};
+        struct gemm_a a = {GEMM_A_IM2COL, in, c, &d, true};
         omp_set_num_threads(1);
         gemm_run(&a, d.oh * d.ow, &b, one, cout, NULL, scratch, 2);
         omp_set_num_threads(2);
@@ -841,7 +860,7 @@ TEST(kernels_residual_in_place)
         } else {
             REQUIRE(gemm_pack_b(kernel, k * k * c, cout, cout, NULL, NULL, &b) == 0);
             scratch = guarded_new(gemm_scratch_per_thread() * 2);
-            struct gemm_a a = {k == 1 ? GEMM_A_MATRIX : GEMM_A_IM2COL, in, c, &d};
+            struct gemm_a a = {k == 1 ? GEMM_A_MATRIX : GEMM_A_IM2COL, in, c, &d, true};
             gemm_run(&a, (int)pixels, &b, apart, cout, &ep, scratch, 2);
             gemm_run(&a, (int)pixels, &b, inplace, cout, &ep_in, scratch, 2);
         }
@@ -947,6 +966,9 @@ TEST(kernels_max_pool_matches_reference)
     /* ResNet pool1: ZeroPadding2D(1) folded into a 3x3 stride-2 valid pool */
     max_pool_case(16, 16, 8, 3, 3, 2, 2, 1, 1, 1, 1, 0.0f, 1);
     max_pool_case(15, 13, 3, 3, 3, 2, 2, 1, 1, 1, 1, 0.0f, 2);
+    /* 64 channels as in ResNet50 (two register chunks), 75 (two and a rest of 11) */
+    max_pool_case(17, 16, 64, 3, 3, 2, 2, 1, 1, 1, 1, 0.0f, 30);
+    max_pool_case(9, 10, 75, 3, 3, 2, 2, 1, 0, 1, 0, -INFINITY, 31);
     /* Keras "same" pools: padding is -inf (YOLOv3-tiny 2x2 stride 1, SPP 5/9/13) */
     same_pad(13, 2, 1, &pt, &pb);
     max_pool_case(13, 13, 16, 2, 2, 1, 1, pt, pb, pt, pb, -INFINITY, 3);
@@ -963,7 +985,7 @@ TEST(kernels_max_pool_matches_reference)
     max_pool_case(3, 3, 2, 3, 3, 1, 1, 1, 1, 1, 1, -INFINITY, 23);
     rng_state = 99u;
     for (int i = 0; i < 120; i++) {
-        int h = rnd(1, 20), w = rnd(1, 20), c = rnd(1, 19), kh = rnd(1, 5), kw = rnd(0, 3) ? kh : rnd(1, 5);
+        int h = rnd(1, 20), w = rnd(1, 20), c = rnd(1, 70), kh = rnd(1, 5), kw = rnd(0, 3) ? kh : rnd(1, 5);
         int sh = rnd(1, 3), sw = rnd(0, 3) ? sh : rnd(1, 3);
         pt = rnd(0, kh - 1);
         pb = rnd(0, kh - 1);
