@@ -352,11 +352,14 @@ __attribute__((target("avx2,fma"))) static void panel_avx2(const struct panel *t
      * network: about 2 % off ResNet50. */
     const struct tiling tl = tiling_for(t->m);
     const int nseg = t->rows ? t->rows->nseg : 1, seg_len = t->rows ? t->rows->seg_len : t->kc;
-    /* A panel of one tile (a dense layer's single row) is a pure stream of weights:
-     * a burst of prefetches for the whole next panel at the start of the tile waits
-     * on the memory system; prefetching 4 KiB ahead inside the k loop keeps it busy
-     * instead (a 2048 x 1000 dense layer: 17-19 -> 19-22 GB/s, DRAM gives 25-28). */
-    const bool stream_pf = tl.tiles == 1;
+    /* Panels of at most 3 tiles (a dense layer's single row; the 16-row GEMMs of
+     * F(2x2) Winograd on 7x7 maps) use each weight only a few times: they stream
+     * weights as fast as DRAM gives them, and a burst of prefetches per tile waits
+     * on the memory system. Prefetching 8 KiB ahead inside the k loop keeps it busy
+     * instead: a 2048 x 1000 dense layer 17-19 -> 19-22 GB/s (DRAM gives 25-28),
+     * the GEMMs of a 7x7 512 -> 512 F(2x2) layer 1.29-1.35 -> 1.15-1.24 ms (paired
+     * medians, cold caches). Taller panels gain nothing from it (14x14, 49 rows). */
+    const bool stream_pf = tl.tiles <= 3;
     const size_t pf_bytes = stream_pf ? 0 : t->next_b_floats * sizeof(float);
     const size_t pf_step = (pf_bytes / 64 + tl.tiles - 1) / tl.tiles * 64;
     size_t pf = 0;
@@ -405,7 +408,7 @@ __attribute__((target("avx2,fma"))) static void panel_avx2(const struct panel *t
 #define UKR_STEP5(b0, b1, off) UKR_STEP4(b0, b1, off) UKR_ROW("r12", off, "ymm14", "c40", "c41")
 #define UKR_STEP6(b0, b1, off) UKR_STEP5(b0, b1, off) UKR_ROW("r13", off, "ymm15", "c50", "c51")
 #define UKR_LOOP(STEP) UKR_LOOP_PF(STEP, "")
-#define UKR_PF "prefetcht0 4096(%%r14)\n\tprefetcht0 4160(%%r14)\n\t" /* the 2 lines 4 KiB on */
+#define UKR_PF "prefetcht0 8192(%%r14)\n\tprefetcht0 8256(%%r14)\n\t" /* the 2 lines 8 KiB on */
 #define UKR_LOOP_PF(STEP, PF)                                                                      \
     "mov 0(%[args]), %%r8\n\t"                                                              \
     "mov 8(%[args]), %%r9\n\t"                                                              \
