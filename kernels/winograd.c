@@ -245,15 +245,36 @@ size_t winograd_scratch(const struct window_desc *d, const struct winograd_weigh
 
 /* ---------------------------------------------------------- transforms -- */
 
+/* B^T d B of one alpha x alpha patch of eight channels, element (i, j) at
+ * src + i * rs + j * cs, into position i * alpha + j at dst + (i * alpha + j) * ps:
+ * a column pass, then a row pass whose results go straight to V. With alpha a
+ * constant after inlining, only a column (or row) of vectors is live at a time. */
+static inline void bt_patch(int alpha, const float *src, size_t rs, size_t cs, float *dst,
+                            size_t ps)
+{
+    v8 tmp[WG_MAX_ALPHA * WG_MAX_ALPHA], d[WG_MAX_ALPHA], r[WG_MAX_ALPHA];
+    for (int j = 0; j < alpha; j++) {
+        for (int i = 0; i < alpha; i++) d[i] = load8(src + i * rs + j * cs);
+        if (alpha == 6) bt6(d, 1, &tmp[j], 6);
+        else bt4(d, 1, &tmp[j], 4);
+    }
+    for (int i = 0; i < alpha; i++) {
+        if (alpha == 6) bt6(&tmp[i * 6], 1, r, 1);
+        else bt4(&tmp[i * 4], 1, r, 1);
+        for (int j = 0; j < alpha; j++) store8(dst + (size_t)(i * alpha + j) * ps, r[j]);
+    }
+}
+
 /* V[pos][t][ci] for block tiles t in [tfirst, tlast) of the block of tb tiles that
- * starts at tile t0. */
+ * starts at tile t0. Patches inside the image are read in place; border patches and
+ * a last partial group of channels are gathered (zeros outside) first. */
 __attribute__((target_clones("avx2", "default"))) static void
 input_transform(const struct window_desc *d, const struct winograd_weights *w, const float *in,
                 int tiles_w, int t0, int tb, int tfirst, int tlast, float *v)
 {
     const int alpha = w->alpha, m = w->m, cin = w->cin;
-    const size_t pos_stride = (size_t)tb * cin;
-    v8 tile[WG_MAX_ALPHA * WG_MAX_ALPHA], tmp[WG_MAX_ALPHA * WG_MAX_ALPHA];
+    const size_t pos_stride = (size_t)tb * cin, row = (size_t)d->w * cin;
+    v8 tile[WG_MAX_ALPHA * WG_MAX_ALPHA];
     const v8 zero = {0};
     for (int t = tfirst; t < tlast; t++) {
         const int ty = (t0 + t) / tiles_w, tx = (t0 + t) % tiles_w;
@@ -261,34 +282,36 @@ input_transform(const struct window_desc *d, const struct winograd_weights *w, c
         const bool inside = y0 >= 0 && x0 >= 0 && y0 + alpha <= d->h && x0 + alpha <= d->w;
         for (int c0 = 0; c0 < cin; c0 += WG_VEC) {
             const int nc = cin - c0 < WG_VEC ? cin - c0 : WG_VEC;
+            float *dst = v + (size_t)t * cin + c0;
+            if (inside && nc == WG_VEC) {
+                const float *src = in + ((size_t)y0 * d->w + x0) * cin + c0;
+                if (alpha == 6) bt_patch(6, src, row, (size_t)cin, dst, pos_stride);
+                else bt_patch(4, src, row, (size_t)cin, dst, pos_stride);
+                continue;
+            }
             for (int i = 0; i < alpha; i++) {
                 const int y = y0 + i;
                 for (int j = 0; j < alpha; j++) {
                     const int x = x0 + j;
-                    const float *src = in + ((size_t)y * d->w + x) * cin + c0;
-                    if (inside && nc == WG_VEC) {
-                        tile[i * alpha + j] = load8(src);
-                    } else if (y < 0 || y >= d->h || x < 0 || x >= d->w) {
-                        tile[i * alpha + j] = zero;
-                    } else {
-                        v8 val = zero;
+                    v8 val = zero;
+                    if (y >= 0 && y < d->h && x >= 0 && x < d->w) {
+                        const float *src = in + ((size_t)y * d->w + x) * cin + c0;
                         for (int c = 0; c < nc; c++) val[c] = src[c];
-                        tile[i * alpha + j] = val;
                     }
+                    tile[i * alpha + j] = val;
                 }
             }
-            if (alpha == 6) {
-                for (int j = 0; j < 6; j++) bt6(&tile[j], 6, &tmp[j], 6);   /* columns */
-                for (int i = 0; i < 6; i++) bt6(&tmp[i * 6], 1, &tile[i * 6], 1); /* rows */
-            } else {
-                for (int j = 0; j < 4; j++) bt4(&tile[j], 4, &tmp[j], 4);
-                for (int i = 0; i < 4; i++) bt4(&tmp[i * 4], 1, &tile[i * 4], 1);
+            const float *src = (const float *)tile;
+            if (nc == WG_VEC) {
+                if (alpha == 6) bt_patch(6, src, 6 * WG_VEC, WG_VEC, dst, pos_stride);
+                else bt_patch(4, src, 4 * WG_VEC, WG_VEC, dst, pos_stride);
+                continue;
             }
-            float *dst = v + (size_t)t * cin + c0;
-            for (int p = 0; p < alpha * alpha; p++, dst += pos_stride) {
-                if (nc == WG_VEC) store8(dst, tile[p]);
-                else for (int c = 0; c < nc; c++) dst[c] = tile[p][c];
-            }
+            v8 out[WG_MAX_ALPHA * WG_MAX_ALPHA]; /* a partial group: transform, store nc */
+            if (alpha == 6) bt_patch(6, src, 6 * WG_VEC, WG_VEC, (float *)out, WG_VEC);
+            else bt_patch(4, src, 4 * WG_VEC, WG_VEC, (float *)out, WG_VEC);
+            for (int p = 0; p < alpha * alpha; p++)
+                for (int c = 0; c < nc; c++) dst[(size_t)p * pos_stride + c] = out[p][c];
         }
     }
 }
