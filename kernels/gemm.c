@@ -201,8 +201,7 @@ static bool rows_in_place(const struct window_desc *d, const float *in, int m0, 
             rows->stride[r] = image_row;
         } else {
             float *dst = scratch + (size_t)r * kc;
-            if (pixel) pack_a_im2col(d, in, m0 + r, 1, k0, kc, dst);
-            else pack_a_im2col_rows(d, in, m0 + r, 1, dst);
+            pack_a_im2col(d, in, m0 + r, 1, k0, kc, dst);
             rows->ptr[r] = dst;
             rows->stride[r] = rows->seg_len;
         }
@@ -228,7 +227,7 @@ struct panel {
     int kc;
     const float *a;            /* row 0 of A at the block's first column */
     size_t lda;                /* floats between consecutive rows of A */
-    const struct a_rows *rows; /* or NULL: A's rows read in place, in segments */
+    const struct a_rows *rows; /* rows read in place, in segments (NULL: a and lda) */
     int m;                     /* rows */
     const float *b;            /* packed panel, kc x GEMM_NR */
     float *c;                  /* C at the panel's first element */

@@ -265,6 +265,14 @@ static inline void bt_patch(int alpha, const float *src, size_t rs, size_t cs, f
     }
 }
 
+/* bt_patch for alpha 6 or 4, with the size a constant in each branch. */
+static inline void bt_patch_alpha(int alpha, const float *src, size_t rs, size_t cs, float *dst,
+                                  size_t ps)
+{
+    if (alpha == 6) bt_patch(6, src, rs, cs, dst, ps);
+    else bt_patch(4, src, rs, cs, dst, ps);
+}
+
 /* V[pos][t][ci] for block tiles t in [tfirst, tlast) of the block of tb tiles that
  * starts at tile t0. Patches inside the image are read in place; border patches and
  * a last partial group of channels are gathered (zeros outside) first. */
@@ -285,8 +293,7 @@ input_transform(const struct window_desc *d, const struct winograd_weights *w, c
             float *dst = v + (size_t)t * cin + c0;
             if (inside && nc == WG_VEC) {
                 const float *src = in + ((size_t)y0 * d->w + x0) * cin + c0;
-                if (alpha == 6) bt_patch(6, src, row, (size_t)cin, dst, pos_stride);
-                else bt_patch(4, src, row, (size_t)cin, dst, pos_stride);
+                bt_patch_alpha(alpha, src, row, (size_t)cin, dst, pos_stride);
                 continue;
             }
             for (int i = 0; i < alpha; i++) {
@@ -303,13 +310,11 @@ input_transform(const struct window_desc *d, const struct winograd_weights *w, c
             }
             const float *src = (const float *)tile;
             if (nc == WG_VEC) {
-                if (alpha == 6) bt_patch(6, src, 6 * WG_VEC, WG_VEC, dst, pos_stride);
-                else bt_patch(4, src, 4 * WG_VEC, WG_VEC, dst, pos_stride);
+                bt_patch_alpha(alpha, src, (size_t)alpha * WG_VEC, WG_VEC, dst, pos_stride);
                 continue;
             }
             v8 out[WG_MAX_ALPHA * WG_MAX_ALPHA]; /* a partial group: transform, store nc */
-            if (alpha == 6) bt_patch(6, src, 6 * WG_VEC, WG_VEC, (float *)out, WG_VEC);
-            else bt_patch(4, src, 4 * WG_VEC, WG_VEC, (float *)out, WG_VEC);
+            bt_patch_alpha(alpha, src, (size_t)alpha * WG_VEC, WG_VEC, (float *)out, WG_VEC);
             for (int p = 0; p < alpha * alpha; p++)
                 for (int c = 0; c < nc; c++) dst[(size_t)p * pos_stride + c] = out[p][c];
         }

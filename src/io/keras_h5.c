@@ -21,6 +21,9 @@
 #define MAX_STRING_BYTES (1u << 16) /* one fixed-length string */
 #define MAX_ATTR_BYTES (64u << 20)  /* one attribute (model_config can be large) */
 
+/* The group holding the layer groups, by enum h5_layout. */
+static const char *const layout_group[] = {"/", "model_weights", "layers"};
+
 void h5_library_init(void)
 {
     static int done;
@@ -646,9 +649,8 @@ static bool structure_attach(const char *path, struct keras_h5 *f)
     f->path = str_dup(path);
     f->file = f->path ? open_file(path) : -1;
     if (f->file < 0) return false;
-    static const char *const group[] = {"/", "model_weights", "layers"};
     hid_t gapl = access_plist(H5P_GROUP_ACCESS);
-    f->group = H5Gopen2(f->file, group[f->layout], gapl);
+    f->group = H5Gopen2(f->file, layout_group[f->layout], gapl);
     if (gapl >= 0) H5Pclose(gapl);
     H5Eclear2(H5E_DEFAULT);
     return f->group >= 0;
@@ -823,10 +825,10 @@ static cnnrt_status open_structure(const char *path, struct keras_h5 *f, cnnrt_e
     }
     if (present) {
         f->layout = H5_LAYOUT_KERAS2_WEIGHTS;
-        f->group = H5Gopen2(root, "/", H5P_DEFAULT);
+        f->group = H5Gopen2(root, layout_group[f->layout], H5P_DEFAULT);
     } else if (object_type(root, "model_weights") == H5O_TYPE_GROUP) {
         f->layout = H5_LAYOUT_KERAS2_FULL;
-        f->group = H5Gopen2(root, "model_weights", ac.gapl);
+        f->group = H5Gopen2(root, layout_group[f->layout], ac.gapl);
         if ((st = read_split_string_attr(f->group, "layer_names", &names, &n, &present, err))) {
             cnnrt_error_prefix(err, "%s: ", path);
             goto done;
@@ -842,7 +844,7 @@ static cnnrt_status open_structure(const char *path, struct keras_h5 *f, cnnrt_e
         }
     } else if (object_type(root, "layers") == H5O_TYPE_GROUP) {
         f->layout = H5_LAYOUT_KERAS3_WEIGHTS;
-        f->group = H5Gopen2(root, "layers", ac.gapl);
+        f->group = H5Gopen2(root, layout_group[f->layout], ac.gapl);
         struct k3_iter it = {f, ac.dapl, CNNRT_OK, err};
         H5Literate(f->group, H5_INDEX_NAME, H5_ITER_INC, NULL, k3_layer_cb, &it);
         st = it.st;
