@@ -3,7 +3,6 @@
  * implicit im2col view of an NHWC input; an AVX2/FMA micro-kernel of 16 columns and
  * 6, 5 or 4 rows (generic C elsewhere) whose store applies the fused epilogue. */
 #include "gemm.h"
-#include "work_share.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -620,63 +619,12 @@ void gemm_block(const struct gemm_a *a, int m0, int mc, const struct gemm_b *b, 
     }
 }
 
-/* First row of range t when m rows are split into nt ranges: equal shares (tiles
- * of 4 to 6 rows cover any count; rounding the shares to whole 6-row tiles gave one
- * thread of ResNet50's 14x14 stage 96 rows and the other 100). */
+/* First row of thread t's share when m rows are split between nt threads: equal
+ * shares (tiles of 4 to 6 rows cover any count; rounding the shares to whole 6-row
+ * tiles gave one thread of ResNet50's 14x14 stage 96 rows and the other 100). */
 static int row_split(int m, int t, int nt)
 {
     return t >= nt ? m : (int)((long)m * t / nt);
-}
-
-/* Row blocks of a range of rows: GEMM_MC rows each, the last one joined to the one
- * before up to GEMM_MC_MAX rows (a block of a few rows would stream every weight
- * panel again for them). */
-static int range_blocks(int rows)
-{
-    int n = 0;
-    for (; rows > 0; rows -= rows <= GEMM_MC_MAX ? rows : GEMM_MC) n++;
-    return n;
-}
-
-/* How a product is cut into units for the threads: the rows into ranges (one per
- * thread, or one for all), each range into row blocks, each block into column
- * chunks; units are numbered range by range, block by block, chunk by chunk. */
-struct gemm_units {
-    int m, nranges, chunks, panels;
-    int first[WORK_MAX_THREADS + 1]; /* first unit of each range; first[nranges] = all */
-};
-
-/* Rows [*m0, *m0 + *mc) and panels [*p0, *p1) of unit u. */
-static void unit_extent(const struct gemm_units *w, int u, int *m0, int *mc, int *p0, int *p1)
-{
-    int r = 0;
-    while (u >= w->first[r + 1]) r++;
-    const int local = u - w->first[r], j = local / w->chunks, c = local % w->chunks;
-    const int blocks = (w->first[r + 1] - w->first[r]) / w->chunks;
-    const int r0 = row_split(w->m, r, w->nranges), r1 = row_split(w->m, r + 1, w->nranges);
-    *m0 = r0 + j * GEMM_MC;
-    *mc = j == blocks - 1 ? r1 - *m0 : GEMM_MC;
-    *p0 = w->panels * c / w->chunks;
-    *p1 = w->panels * (c + 1) / w->chunks;
-}
-
-/* Whether gemm_block reads A where it lies (a matrix, or rows_in_place's cases):
- * then cutting a row block into column chunks costs nothing; a gathered block would
- * be gathered again for every chunk. */
-static bool a_read_in_place(const struct gemm_a *a, const struct gemm_b *b)
-{
-    if (a->kind == GEMM_A_MATRIX) return true;
-    return a->in_place && ((a->win->kh == 1 && a->win->kw == 1) || b->kc >= b->k);
-}
-
-/* Column chunks per row block for about GEMM_UNITS_PER_THREAD units per thread, at
- * most one per panel. */
-#define GEMM_UNITS_PER_THREAD 8
-static int chunks_for(int units_wanted, int blocks, int panels)
-{
-    int chunks = (units_wanted + blocks - 1) / blocks;
-    if (chunks > panels) chunks = panels;
-    return chunks < 1 ? 1 : chunks;
 }
 
 void gemm_run(const struct gemm_a *a, int m, const struct gemm_b *b, float *c, int ldc,
@@ -684,48 +632,42 @@ void gemm_run(const struct gemm_a *a, int m, const struct gemm_b *b, float *c, i
 {
     int threads = omp_get_max_threads();
     if (threads > max_threads) threads = max_threads;
-    if (threads > WORK_MAX_THREADS) threads = WORK_MAX_THREADS;
     if (threads < 1) threads = 1;
-    if (m <= 0) return;
     const size_t per_thread = gemm_scratch_per_thread();
-    struct gemm_units w = {.m = m, .panels = b->n_padded / GEMM_NR};
-    struct work_range ranges[WORK_MAX_THREADS];
     if (threads > 1 && m >= threads * GEMM_MC) {
-        /* Many rows: each thread starts on one contiguous range of them, block by
-         * block. A conv's row is an output pixel, and the layer before wrote the same
-         * pixels on the same thread (here or in winograd_conv), so the activations
-         * stay in that core's caches. Measured against a dynamic schedule of blocks
-         * and column ranges (paired runs in the network): 3-5 % off ResNet50, 2 % off
-         * YOLOv3. A thread done with its range takes over the end of the other's. */
-        w.nranges = threads;
-        const int blocks = range_blocks(row_split(m, 1, threads)); /* about, per thread */
-        w.chunks = a_read_in_place(a, b) ? chunks_for(GEMM_UNITS_PER_THREAD, blocks, w.panels) : 1;
-        w.first[0] = 0;
-        for (int t = 0; t < threads; t++) {
-            const int rows = row_split(m, t + 1, threads) - row_split(m, t, threads);
-            w.first[t + 1] = w.first[t] + range_blocks(rows) * w.chunks;
-            work_range_init(&ranges[t], w.first[t], w.first[t + 1]);
+        /* Many rows: each thread takes one contiguous range of them, block by block. A
+         * conv's row is an output pixel, and the layer before wrote the same pixels on
+         * the same thread (here or in winograd_conv), so the activations stay in that
+         * core's caches. Measured against a dynamic schedule of blocks and column
+         * ranges (paired runs in the network): 3-5 % off ResNet50, 2 % off YOLOv3. */
+#pragma omp parallel num_threads(threads)
+        {
+            const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+            const int r0 = row_split(m, tid, nt), r1 = row_split(m, tid + 1, nt);
+            float *pa = scratch + (size_t)tid * per_thread;
+            for (int m0 = r0, mc; m0 < r1; m0 += mc) {
+                mc = r1 - m0 <= GEMM_MC_MAX ? r1 - m0 : GEMM_MC;
+                gemm_block(a, m0, mc, b, 0, b->n_padded, c, ldc, ep, pa);
+            }
         }
-    } else {
-        /* Few rows: the columns are split too, into enough units to balance the
-         * threads, handed out in equal shares */
-        w.nranges = 1;
-        const int blocks = range_blocks(m);
-        w.chunks = chunks_for(GEMM_UNITS_PER_THREAD * threads, blocks, w.panels);
-        w.first[0] = 0;
-        w.first[1] = blocks * w.chunks;
-        for (int t = 0; t < threads; t++)
-            work_range_init(&ranges[t], row_split(w.first[1], t, threads),
-                            row_split(w.first[1], t + 1, threads));
+        return;
     }
-    const int units = w.first[w.nranges];
-#pragma omp parallel num_threads(threads) if (threads > 1 && units > 1)
+    /* Few rows: the columns are split too, into enough tasks to balance the threads */
+    const int mblocks = (m + GEMM_MC - 1) / GEMM_MC;
+    const int panels = b->n_padded / GEMM_NR;
+    int nsplit = 1;
+    if (mblocks < 4 * threads) nsplit = (4 * threads + mblocks - 1) / mblocks;
+    if (nsplit > panels) nsplit = panels;
+    const int tasks = mblocks * nsplit;
+#pragma omp parallel num_threads(threads) if (tasks > 1)
     {
-        const int tid = omp_get_thread_num();
-        float *pa = scratch + (size_t)tid * per_thread;
-        int u, owner, m0, mc, p0, p1;
-        while ((u = work_next(ranges, threads, tid, &owner)) >= 0) {
-            unit_extent(&w, u, &m0, &mc, &p0, &p1);
+        float *pa = scratch + (size_t)omp_get_thread_num() * per_thread;
+#pragma omp for schedule(dynamic, 1)
+        for (int t = 0; t < tasks; t++) {
+            const int mb = t / nsplit, ns = t % nsplit;
+            const int m0 = mb * GEMM_MC;
+            const int mc = m - m0 < GEMM_MC ? m - m0 : GEMM_MC;
+            const int p0 = panels * ns / nsplit, p1 = panels * (ns + 1) / nsplit;
             if (p1 > p0)
                 gemm_block(a, m0, mc, b, p0 * GEMM_NR, (p1 - p0) * GEMM_NR, c, ldc, ep, pa);
         }

@@ -22,13 +22,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "gemm.h"
 #include "kernels.h"
 #include "test.h"
 #include "winograd.h"
-#include "work_share.h"
 
 void openblas_set_num_threads(int num_threads);
 
@@ -828,96 +826,6 @@ TEST(kernels_gemm_engine_threads_bitwise_identical)
         free(one);
         free(two);
     }
-}
-
-/* gemm_run cuts a product into units (row blocks x column chunks) that threads take
- * from their own range and from the back of others': for every row count around the
- * thresholds, 2 and 3 threads must write every output, nothing past it, and the bits
- * of one thread (K = 300: two K blocks; N = 300: a partial last panel). */
-TEST(kernels_gemm_run_units_cover_every_output)
-{
-    const int k = 300, n = 300, rows[] = {1, 7, 49, 191, 192, 196, 250, 400, 1000};
-    float *bw = random_new((size_t)k * n, 2600, -1, 1), *bias = random_new(n, 2601, -1, 1);
-    float *a = random_new((size_t)1000 * k, 2602, -1, 1);
-    struct gemm_b b;
-    REQUIRE(gemm_pack_b(bw, k, n, n, NULL, NULL, &b) == 0);
-    float *scratch = guarded_new(gemm_scratch_per_thread() * 3);
-    const struct epilogue ep = {bias, ACT_RELU, 0, NULL, 0, ACT_LINEAR, 0};
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        const int m = rows[i];
-        const struct gemm_a ga = {GEMM_A_MATRIX, a, k, NULL, false};
-        float *one = guarded_new((size_t)m * n);
-        omp_set_num_threads(1);
-        gemm_run(&ga, m, &b, one, n, &ep, scratch, 3);
-        for (int threads = 2; threads <= 3; threads++) {
-            float *many = guarded_new((size_t)m * n);
-            omp_set_num_threads(threads);
-            gemm_run(&ga, m, &b, many, n, &ep, scratch, 3);
-            CHECK_MSG(!guard_damage(many, (size_t)m * n) && same_bits(one, many, (size_t)m * n),
-                      "gemm_run %d rows, %d threads: not the bits of one thread", m, threads);
-            free(many);
-        }
-        CHECK_MSG(!guard_damage(one, (size_t)m * n), "gemm_run %d rows: wrote past C", m);
-        free(one);
-    }
-    CHECK(!guard_damage(scratch, gemm_scratch_per_thread() * 3));
-    omp_set_num_threads(2);
-    gemm_b_free(&b);
-    free(bw);
-    free(bias);
-    free(a);
-    free(scratch);
-}
-
-/* work_share.h: with one thread held up at the start, the others finish their own
- * ranges and take over the end of its range; every unit is taken exactly once, and
- * the held-up thread's own units are a prefix of its range. */
-TEST(kernels_work_share_takes_every_unit_once)
-{
-    enum { THREADS = 3, UNITS = 90 };
-    const int bounds[THREADS + 1] = {0, 40, 55, UNITS}; /* unequal ranges */
-    struct work_range ranges[THREADS];
-    int taken_by[UNITS], count[UNITS];
-    for (int u = 0; u < UNITS; u++) taken_by[u] = -1, count[u] = 0;
-    for (int t = 0; t < THREADS; t++) work_range_init(&ranges[t], bounds[t], bounds[t + 1]);
-#pragma omp parallel num_threads(THREADS)
-    {
-        const int tid = omp_get_thread_num();
-        if (tid == 0) { /* held up: sleep ~20 ms */
-            struct timespec ts = {0, 20 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-        }
-        int u, owner;
-        while ((u = work_next(ranges, THREADS, tid, &owner)) >= 0) {
-            const bool in_owner = u >= bounds[owner] && u < bounds[owner + 1];
-#pragma omp atomic
-            count[u]++;
-            taken_by[u] = in_owner ? tid : -2;
-        }
-    }
-    int stolen = 0, last_own = -1, first_other = UNITS;
-    for (int u = 0; u < UNITS; u++) {
-        CHECK_MSG(count[u] == 1, "unit %d taken %d times", u, count[u]);
-        CHECK_MSG(taken_by[u] >= 0, "unit %d handed out outside its owner's range", u);
-        if (u < bounds[1] && taken_by[u] == 0) last_own = u;
-        if (u < bounds[1] && taken_by[u] > 0 && u < first_other) first_other = u;
-        stolen += u < bounds[1] && taken_by[u] > 0;
-    }
-    /* with only 2 cores the sleeping thread may still get to run first: the order
-     * is checked always, the taking over only when it happened */
-    CHECK_MSG(last_own < first_other, "thread 0 took unit %d after others took %d", last_own,
-              first_other);
-    if (omp_get_num_procs() >= 2)
-        CHECK_MSG(stolen > 0, "no unit of the held-up thread's range was taken over");
-    /* one thread alone takes every range, front to back of its own first */
-    for (int t = 0; t < THREADS; t++) work_range_init(&ranges[t], bounds[t], bounds[t + 1]);
-    int u, owner, n = 0;
-    while ((u = work_next(ranges, THREADS, 0, &owner)) >= 0) {
-        CHECK(u >= bounds[owner] && u < bounds[owner + 1]);
-        CHECK(owner != 0 || u == n);
-        n++;
-    }
-    CHECK_MSG(n == UNITS, "one thread took %d of %d units", n, UNITS);
 }
 
 TEST(kernels_residual_in_place)
