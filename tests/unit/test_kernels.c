@@ -828,6 +828,49 @@ TEST(kernels_gemm_engine_threads_bitwise_identical)
     }
 }
 
+/* gemm_run splits rows between threads (a range each from GEMM_MC rows per
+ * thread, else row blocks x column ranges handed out dynamically): for row counts
+ * around those thresholds, 2 and 3 threads must write every output, nothing past it,
+ * and the bits of one thread (K = 300: two K blocks; N = 300: a partial last panel). */
+TEST(kernels_gemm_run_row_splits_cover_every_output)
+{
+    const int k = 300, n = 300, rows[] = {1, 7, 49, 191, 192, 196, 250, 400, 1000};
+    float *bw = random_new((size_t)k * n, 2600, -1, 1), *bias = random_new(n, 2601, -1, 1);
+    float *a = random_new((size_t)1000 * k, 2602, -1, 1);
+    struct gemm_b b;
+    REQUIRE(gemm_pack_b(bw, k, n, n, NULL, NULL, &b) == 0);
+    float *scratch = guarded_new(gemm_scratch_per_thread() * 3);
+    const struct epilogue ep = {bias, ACT_RELU, 0, NULL, 0, ACT_LINEAR, 0};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const int m = rows[i];
+        const struct gemm_a ga = {GEMM_A_MATRIX, a, k, NULL, false};
+        float *one = guarded_new((size_t)m * n);
+        omp_set_num_threads(1);
+        gemm_run(&ga, m, &b, one, n, &ep, scratch, 3);
+        for (int threads = 2; threads <= 3; threads++) {
+            float *many = guarded_new((size_t)m * n);
+            omp_set_num_threads(threads);
+            gemm_run(&ga, m, &b, many, n, &ep, scratch, 3);
+            CHECK_MSG(!guard_damage(many, (size_t)m * n) && same_bits(one, many, (size_t)m * n),
+                      "gemm_run %d rows, %d threads: not the bits of one thread", m, threads);
+            free(many);
+        }
+        size_t unwritten = 0; /* the sentinel is a NaN; every real output is finite */
+        for (size_t e = 0; e < (size_t)m * n; e++) unwritten += !isfinite(one[e]);
+        CHECK_MSG(!guard_damage(one, (size_t)m * n) && unwritten == 0,
+                  "gemm_run %d rows, one thread: %zu outputs unwritten, or wrote past C", m,
+                  unwritten);
+        free(one);
+    }
+    CHECK(!guard_damage(scratch, gemm_scratch_per_thread() * 3));
+    omp_set_num_threads(2);
+    gemm_b_free(&b);
+    free(bw);
+    free(bias);
+    free(a);
+    free(scratch);
+}
+
 TEST(kernels_residual_in_place)
 {
     /* The output may replace the residual in place (the planner does that for a
