@@ -302,8 +302,13 @@ input_transform(const struct window_desc *d, const struct winograd_weights *w, c
                     const int x = x0 + j;
                     v8 val = zero;
                     if (y >= 0 && y < d->h && x >= 0 && x < d->w) {
+                        /* a whole group as one vector load: filled lane by lane, the
+                         * vector went through the stack and its reload waited on the
+                         * eight stores (a fifth of a 28x28 layer's input transform) */
                         const float *src = in + ((size_t)y * d->w + x) * cin + c0;
-                        for (int c = 0; c < nc; c++) val[c] = src[c];
+                        if (nc == WG_VEC) val = load8(src);
+                        else
+                            for (int c = 0; c < nc; c++) val[c] = src[c];
                     }
                     tile[i * alpha + j] = val;
                 }
