@@ -412,9 +412,8 @@ panel_avx2_body(const struct panel *t, const bool segmented)
     UKR_ROW("r10", off, "ymm14", "c20", "c21") UKR_ROW("r11", off, "ymm15", "c30", "c31")
 #define UKR_STEP5(b0, b1, off) UKR_STEP4(b0, b1, off) UKR_ROW("r12", off, "ymm14", "c40", "c41")
 #define UKR_STEP6(b0, b1, off) UKR_STEP5(b0, b1, off) UKR_ROW("r13", off, "ymm15", "c50", "c51")
-#define UKR_LOOP(STEP) UKR_LOOP_PF(STEP, "")
 #define UKR_PF "prefetcht0 8192(%%r14)\n\tprefetcht0 8256(%%r14)\n\t" /* the 2 lines 8 KiB on */
-#define UKR_LOOP_PF(STEP, PF)                                                                      \
+#define UKR_LOOP(STEP, PF)                                                                  \
     "mov 0(%[args]), %%r8\n\t"                                                              \
     "mov 8(%[args]), %%r9\n\t"                                                              \
     "mov 16(%[args]), %%r10\n\t"                                                            \
@@ -439,21 +438,20 @@ panel_avx2_body(const struct panel *t, const bool segmented)
     : [args] "r"(&args)                                                                     \
     : "rax", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "xmm12", "xmm13", "xmm14",  \
       "xmm15", "cc", "memory"
-    if (stream_pf) {
-        if (mr >= 6) __asm__ volatile(UKR_LOOP_PF(UKR_STEP6, UKR_PF) UKR_OPERANDS);
-        else if (mr == 5) __asm__ volatile(UKR_LOOP_PF(UKR_STEP5, UKR_PF) UKR_OPERANDS);
-        else __asm__ volatile(UKR_LOOP_PF(UKR_STEP4, UKR_PF) UKR_OPERANDS);
-    } else {
-        if (mr >= 6) __asm__ volatile(UKR_LOOP(UKR_STEP6) UKR_OPERANDS);
-        else if (mr == 5) __asm__ volatile(UKR_LOOP(UKR_STEP5) UKR_OPERANDS);
-        else __asm__ volatile(UKR_LOOP(UKR_STEP4) UKR_OPERANDS);
-    }
+#define UKR_RUN(PF)                                                                         \
+    do {                                                                                    \
+        if (mr >= 6) __asm__ volatile(UKR_LOOP(UKR_STEP6, PF) UKR_OPERANDS);                \
+        else if (mr == 5) __asm__ volatile(UKR_LOOP(UKR_STEP5, PF) UKR_OPERANDS);           \
+        else __asm__ volatile(UKR_LOOP(UKR_STEP4, PF) UKR_OPERANDS);                        \
+    } while (0)
+    if (stream_pf) UKR_RUN(UKR_PF);
+    else UKR_RUN("");
 #undef UKR_ROW
 #undef UKR_STEP4
 #undef UKR_STEP5
 #undef UKR_STEP6
 #undef UKR_LOOP
-#undef UKR_LOOP_PF
+#undef UKR_RUN
 #undef UKR_PF
 #undef UKR_OPERANDS
     b += (seg_len & ~1) * GEMM_NR;
