@@ -22,7 +22,9 @@
 #define MAX_ATTR_BYTES (64u << 20)  /* one attribute (model_config can be large) */
 
 /* The group holding the layer groups, by enum h5_layout. */
-static const char *const layout_group[] = {"/", "model_weights", "layers"};
+static const char *const layout_group[] = {[H5_LAYOUT_KERAS2_WEIGHTS] = "/",
+                                           [H5_LAYOUT_KERAS2_FULL] = "model_weights",
+                                           [H5_LAYOUT_KERAS3_WEIGHTS] = "layers"};
 
 void h5_library_init(void)
 {

@@ -841,9 +841,10 @@ TEST(kernels_gemm_run_row_splits_cover_every_output)
     REQUIRE(gemm_pack_b(bw, k, n, n, NULL, NULL, &b) == 0);
     float *scratch = guarded_new(gemm_scratch_per_thread() * 3);
     const struct epilogue ep = {bias, ACT_RELU, 0, NULL, 0, ACT_LINEAR, 0};
+    const struct gemm_a ga = {GEMM_A_MATRIX, a, k, NULL, false};
+    const int threads_before = omp_get_max_threads();
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         const int m = rows[i];
-        const struct gemm_a ga = {GEMM_A_MATRIX, a, k, NULL, false};
         float *one = guarded_new((size_t)m * n);
         omp_set_num_threads(1);
         gemm_run(&ga, m, &b, one, n, &ep, scratch, 3);
@@ -863,7 +864,7 @@ TEST(kernels_gemm_run_row_splits_cover_every_output)
         free(one);
     }
     CHECK(!guard_damage(scratch, gemm_scratch_per_thread() * 3));
-    omp_set_num_threads(2);
+    omp_set_num_threads(threads_before);
     gemm_b_free(&b);
     free(bw);
     free(bias);
