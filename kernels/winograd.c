@@ -1,6 +1,7 @@
 /* winograd.c - F(4x4,3x3) and F(2x2,3x3) convolution: kernel transform at load,
  * tiled input transform, (m+2)^2 GEMMs, output transform with the fused epilogue. */
 #include "winograd.h"
+#include "share_queue.h"
 
 #include <omp.h>
 #include <stdlib.h>
@@ -205,6 +206,7 @@ struct wg_layout {
 #define WG_SHARED_BLOCK_BYTES (8u << 20)
 #define WG_PRIVATE_BLOCK_BYTES (3u << 20)
 #define WG_PRIVATE_MIN_TILES 64 /* tiles per thread for private blocks */
+#define WG_SHARED_TASKS 16      /* GEMM tasks per thread in shared blocks */
 
 static struct wg_layout layout_for(const struct window_desc *d, const struct winograd_weights *w,
                                    int threads)
@@ -228,6 +230,26 @@ static struct wg_layout layout_for(const struct window_desc *d, const struct win
     L.v_floats = npos * (size_t)L.block * w->cin;
     L.m_floats = npos * (size_t)L.block * w->cout;
     return L;
+}
+
+/* Thread t's share of the tiles in private blocks, and the blocks it is cut into:
+ * at least WG_SHARE_BLOCKS (so that a thread that is done can take a small piece of
+ * the other's work), each at most L->block tiles. */
+#define WG_SHARE_BLOCKS 4
+
+struct tile_share {
+    int first, last, blocks;
+};
+
+static struct tile_share tile_share_of(const struct wg_layout *L, int t, int nt)
+{
+    struct tile_share s = {(int)((long)L->tiles * t / nt), (int)((long)L->tiles * (t + 1) / nt), 0};
+    const int len = s.last - s.first;
+    int per_block = (len + WG_SHARE_BLOCKS - 1) / WG_SHARE_BLOCKS;
+    if (per_block > L->block) per_block = L->block;
+    if (per_block < 1) per_block = 1;
+    s.blocks = (len + per_block - 1) / per_block;
+    return s;
 }
 
 size_t winograd_scratch(const struct window_desc *d, const struct winograd_weights *w,
@@ -416,25 +438,34 @@ void winograd_conv(const struct window_desc *d, const struct winograd_weights *w
     const int npos = w->alpha * w->alpha;
     if (L.private_blocks) {
         /* each thread: a contiguous range of tiles (the rows it wrote in the layer
-         * before, mostly), block by block through all three phases */
+         * before, mostly), block by block through all three phases; then blocks from
+         * the end of the others' ranges (share_queue.h) */
         const size_t per_thread = L.v_floats + L.m_floats + 64;
+        struct share_queue queue[threads];
 #pragma omp parallel num_threads(threads)
         {
             const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
             float *v = scratch + (size_t)tid * per_thread, *mm = v + L.v_floats;
-            const int first = (int)((long)L.tiles * tid / nt), last = (int)((long)L.tiles * (tid + 1) / nt);
-            for (int t0 = first; t0 < last; t0 += L.block) {
-                const int tb = last - t0 < L.block ? last - t0 : L.block;
-                input_transform(d, w, in, L.tiles_w, t0, tb, 0, tb, v);
-                block_gemms(w, tb, v, mm, 1, 0, npos, NULL);
-                output_transform(d, w, mm, L.tiles_w, t0, tb, 0, tb, ep, out, ldo);
+            share_queue_init(&queue[tid], tile_share_of(&L, tid, nt).blocks);
+#pragma omp barrier
+            for (int k = 0; k < nt; k++) {
+                const int owner = share_queue_visit(tid, k, nt);
+                const struct tile_share s = tile_share_of(&L, owner, nt);
+                int blk;
+                while (share_queue_take(&queue[owner], owner == tid, &blk)) {
+                    const int t0 = s.first + (int)((long)(s.last - s.first) * blk / s.blocks);
+                    const int t1 = s.first + (int)((long)(s.last - s.first) * (blk + 1) / s.blocks);
+                    input_transform(d, w, in, L.tiles_w, t0, t1 - t0, 0, t1 - t0, v);
+                    block_gemms(w, t1 - t0, v, mm, 1, 0, npos, NULL);
+                    output_transform(d, w, mm, L.tiles_w, t0, t1 - t0, 0, t1 - t0, ep, out, ldo);
+                }
             }
         }
         return;
     }
     float *v = scratch, *mm = scratch + L.v_floats;
     const int panels = (w->cout + GEMM_NR - 1) / GEMM_NR;
-    int nsplit = (4 * threads + npos - 1) / npos;
+    int nsplit = (WG_SHARED_TASKS * threads + npos - 1) / npos;
     if (nsplit > panels) nsplit = panels;
     const int blocks = (L.tiles + L.block - 1) / L.block;
     /* few tiles: every phase of each block is shared by the threads: tiles for the

@@ -25,6 +25,7 @@
 
 #include "gemm.h"
 #include "kernels.h"
+#include "share_queue.h"
 #include "test.h"
 #include "winograd.h"
 
@@ -767,6 +768,13 @@ TEST(kernels_winograd_many_blocks_and_threads)
             winograd_conv(&d, &wg, in, &e.ep, one, cout, scratch, 2);
             omp_set_num_threads(2);
             winograd_conv(&d, &wg, in, &e.ep, two, cout, scratch, 2);
+            float *stolen = guarded_new(n_out); /* each thread starts on the other's blocks */
+            share_queue_test_offset = 1;
+            winograd_conv(&d, &wg, in, &e.ep, stolen, cout, scratch, 2);
+            share_queue_test_offset = 0;
+            CHECK_MSG(same_bits(one, stolen, n_out) && !guard_damage(stolen, n_out),
+                      "winograd F%d: blocks taken by the other thread differ", m);
+            free(stolen);
             float *ain = abs_new(in, (size_t)h * w * c), *ak = abs_new(kernel, (size_t)9 * c * cout);
             float *scale = guarded_new(n_out);
             conv2d_ref(&d, cout, ain, ak, NULL, scale, cout);
@@ -829,7 +837,8 @@ TEST(kernels_gemm_engine_threads_bitwise_identical)
 }
 
 /* gemm_run splits rows between threads (a range each from GEMM_MC rows per
- * thread, else row blocks x column ranges handed out dynamically): for row counts
+ * thread, whose end the others may take (share_queue.h), else row blocks x column
+ * ranges handed out dynamically): for row counts
  * around those thresholds, 2 and 3 threads must write every output, nothing past it,
  * and the bits of one thread (K = 300: two K blocks; N = 300: a partial last panel). */
 TEST(kernels_gemm_run_row_splits_cover_every_output)
@@ -848,14 +857,19 @@ TEST(kernels_gemm_run_row_splits_cover_every_output)
         float *one = guarded_new((size_t)m * n);
         omp_set_num_threads(1);
         gemm_run(&ga, m, &b, one, n, &ep, scratch, 3);
-        for (int threads = 2; threads <= 3; threads++) {
-            float *many = guarded_new((size_t)m * n);
-            omp_set_num_threads(threads);
-            gemm_run(&ga, m, &b, many, n, &ep, scratch, 3);
-            CHECK_MSG(!guard_damage(many, (size_t)m * n) && same_bits(one, many, (size_t)m * n),
-                      "gemm_run %d rows, %d threads: not the bits of one thread", m, threads);
-            free(many);
-        }
+        for (int threads = 2; threads <= 3; threads++)
+            for (int offset = 0; offset <= 1; offset++) { /* 1: threads take others' units */
+                float *many = guarded_new((size_t)m * n);
+                omp_set_num_threads(threads);
+                share_queue_test_offset = offset;
+                gemm_run(&ga, m, &b, many, n, &ep, scratch, 3);
+                share_queue_test_offset = 0;
+                CHECK_MSG(!guard_damage(many, (size_t)m * n) &&
+                              same_bits(one, many, (size_t)m * n),
+                          "gemm_run %d rows, %d threads, queue offset %d: not the bits of one "
+                          "thread", m, threads, offset);
+                free(many);
+            }
         size_t unwritten = 0; /* the sentinel is a NaN; every real output is finite */
         for (size_t e = 0; e < (size_t)m * n; e++) unwritten += !isfinite(one[e]);
         CHECK_MSG(!guard_damage(one, (size_t)m * n) && unwritten == 0,
@@ -870,6 +884,42 @@ TEST(kernels_gemm_run_row_splits_cover_every_output)
     free(bias);
     free(a);
     free(scratch);
+}
+
+/* share_queue: an owner taking from the front and other threads from the back take
+ * every unit exactly once, the owner's in increasing order. */
+TEST(kernels_share_queue_takes_every_unit_once)
+{
+    enum { MAX_UNITS = 300 };
+    for (int trial = 0; trial < 200; trial++) {
+        const int units = trial % 7 == 0 ? trial % 3 : 1 + (trial * 37) % MAX_UNITS;
+        const int nt = 2 + trial % 3;
+        struct share_queue q;
+        share_queue_init(&q, units);
+        _Atomic int taken[MAX_UNITS] = {0};
+        int out_of_order = 0, out_of_range = 0;
+#pragma omp parallel num_threads(nt) reduction(+ : out_of_order, out_of_range)
+        {
+            const bool owner = omp_get_thread_num() == 0;
+            int unit, last = owner ? -1 : units;
+            while (share_queue_take(&q, owner, &unit)) {
+                if (unit < 0 || unit >= units) {
+                    out_of_range++;
+                    continue;
+                }
+                taken[unit]++;
+                if (owner ? unit <= last : unit >= last) out_of_order++;
+                last = unit;
+            }
+        }
+        int wrong = 0;
+        for (int u = 0; u < units; u++) wrong += taken[u] != 1;
+        CHECK_MSG(wrong == 0 && out_of_order == 0 && out_of_range == 0,
+                  "%d units, %d threads: %d taken other than once, %d out of order, %d out of "
+                  "range", units, nt, wrong, out_of_order, out_of_range);
+        int unit;
+        CHECK(!share_queue_take(&q, true, &unit) && !share_queue_take(&q, false, &unit));
+    }
 }
 
 TEST(kernels_residual_in_place)
