@@ -232,6 +232,20 @@ static struct wg_layout layout_for(const struct window_desc *d, const struct win
     return L;
 }
 
+/* Items in part t of n items cut into nt nearly equal parts (part t starts at
+ * n * t / nt). */
+static int part_len(int n, int t, int nt)
+{
+    return n * (t + 1) / nt - n * t / nt;
+}
+
+/* Tiles in shared block b. */
+static int block_tiles(const struct wg_layout *L, int b)
+{
+    const int t0 = b * L->block;
+    return L->tiles - t0 < L->block ? L->tiles - t0 : L->block;
+}
+
 /* Thread t's share of the tiles in private blocks, and the blocks it is cut into:
  * at least WG_SHARE_BLOCKS (so that a thread that is done can take a small piece of
  * the other's work), each at most L->block tiles. */
@@ -469,21 +483,36 @@ void winograd_conv(const struct window_desc *d, const struct winograd_weights *w
     if (nsplit > panels) nsplit = panels;
     const int blocks = (L.tiles + L.block - 1) / L.block;
     /* few tiles: every phase of each block is shared by the threads: tiles for the
-     * transforms, (position, column range) pairs for the GEMMs */
+     * transforms (a range per thread, whose end the others may take), (position,
+     * column range) pairs for the GEMMs */
+    struct share_queue qin[threads], qout[threads];
 #pragma omp parallel num_threads(threads)
     {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+        share_queue_init(&qin[tid], part_len(block_tiles(&L, 0), tid, nt));
+#pragma omp barrier
         for (int b = 0; b < blocks; b++) {
-            const int t0 = b * L.block;
-            const int tb = L.tiles - t0 < L.block ? L.tiles - t0 : L.block;
-            const int a0 = tb * tid / nt, a1 = tb * (tid + 1) / nt;
-            input_transform(d, w, in, L.tiles_w, t0, tb, a0, a1, v);
+            const int t0 = b * L.block, tb = block_tiles(&L, b);
+            int t;
+            for (int k = 0; k < nt; k++) {
+                const int owner = share_queue_visit(tid, k, nt);
+                const int a0 = tb * owner / nt;
+                while (share_queue_take(&qin[owner], owner == tid, &t))
+                    input_transform(d, w, in, L.tiles_w, t0, tb, a0 + t, a0 + t + 1, v);
+            }
+            share_queue_init(&qout[tid], part_len(tb, tid, nt));
 #pragma omp barrier
 #pragma omp for schedule(dynamic, 1)
             for (int task = 0; task < npos * nsplit; task++)
                 block_gemms(w, tb, v, mm, nsplit, task, task + 1, NULL);
             /* (implicit barrier) */
-            output_transform(d, w, mm, L.tiles_w, t0, tb, a0, a1, ep, out, ldo);
+            for (int k = 0; k < nt; k++) {
+                const int owner = share_queue_visit(tid, k, nt);
+                const int a0 = tb * owner / nt;
+                while (share_queue_take(&qout[owner], owner == tid, &t))
+                    output_transform(d, w, mm, L.tiles_w, t0, tb, a0 + t, a0 + t + 1, ep, out, ldo);
+            }
+            if (b + 1 < blocks) share_queue_init(&qin[tid], part_len(block_tiles(&L, b + 1), tid, nt));
 #pragma omp barrier
         }
     }
