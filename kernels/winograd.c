@@ -456,15 +456,15 @@ void winograd_conv(const struct window_desc *d, const struct winograd_weights *w
          * the end of the others' ranges (share_queue.h) */
         const size_t per_thread = L.v_floats + L.m_floats + 64;
         struct share_queue queue[threads];
+        for (int t = 0; t < threads; t++) /* (a smaller team takes the rest from the back) */
+            share_queue_init(&queue[t], tile_share_of(&L, t, threads).blocks);
 #pragma omp parallel num_threads(threads)
         {
-            const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+            const int tid = omp_get_thread_num();
             float *v = scratch + (size_t)tid * per_thread, *mm = v + L.v_floats;
-            share_queue_init(&queue[tid], tile_share_of(&L, tid, nt).blocks);
-#pragma omp barrier
-            for (int k = 0; k < nt; k++) {
-                const int owner = share_queue_visit(tid, k, nt);
-                const struct tile_share s = tile_share_of(&L, owner, nt);
+            for (int k = 0; k < threads; k++) {
+                const int owner = share_queue_visit(tid, k, threads);
+                const struct tile_share s = tile_share_of(&L, owner, threads);
                 int blk;
                 while (share_queue_take(&queue[owner], owner == tid, &blk)) {
                     const int t0 = s.first + (int)((long)(s.last - s.first) * blk / s.blocks);
@@ -486,33 +486,35 @@ void winograd_conv(const struct window_desc *d, const struct winograd_weights *w
      * transforms (a range per thread, whose end the others may take), (position,
      * column range) pairs for the GEMMs */
     struct share_queue qin[threads], qout[threads];
+    for (int t = 0; t < threads; t++) /* (a smaller team takes the rest from the back) */
+        share_queue_init(&qin[t], part_len(block_tiles(&L, 0), t, threads));
 #pragma omp parallel num_threads(threads)
     {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-        share_queue_init(&qin[tid], part_len(block_tiles(&L, 0), tid, nt));
-#pragma omp barrier
         for (int b = 0; b < blocks; b++) {
             const int t0 = b * L.block, tb = block_tiles(&L, b);
             int t;
-            for (int k = 0; k < nt; k++) {
-                const int owner = share_queue_visit(tid, k, nt);
-                const int a0 = tb * owner / nt;
+            for (int k = 0; k < threads; k++) {
+                const int owner = share_queue_visit(tid, k, threads);
+                const int a0 = tb * owner / threads;
                 while (share_queue_take(&qin[owner], owner == tid, &t))
                     input_transform(d, w, in, L.tiles_w, t0, tb, a0 + t, a0 + t + 1, v);
             }
-            share_queue_init(&qout[tid], part_len(tb, tid, nt));
+            for (int q = tid; q < threads; q += nt) share_queue_init(&qout[q], part_len(tb, q, threads));
 #pragma omp barrier
 #pragma omp for schedule(dynamic, 1)
             for (int task = 0; task < npos * nsplit; task++)
                 block_gemms(w, tb, v, mm, nsplit, task, task + 1, NULL);
             /* (implicit barrier) */
-            for (int k = 0; k < nt; k++) {
-                const int owner = share_queue_visit(tid, k, nt);
-                const int a0 = tb * owner / nt;
+            for (int k = 0; k < threads; k++) {
+                const int owner = share_queue_visit(tid, k, threads);
+                const int a0 = tb * owner / threads;
                 while (share_queue_take(&qout[owner], owner == tid, &t))
                     output_transform(d, w, mm, L.tiles_w, t0, tb, a0 + t, a0 + t + 1, ep, out, ldo);
             }
-            if (b + 1 < blocks) share_queue_init(&qin[tid], part_len(block_tiles(&L, b + 1), tid, nt));
+            if (b + 1 < blocks)
+                for (int q = tid; q < threads; q += nt)
+                    share_queue_init(&qin[q], part_len(block_tiles(&L, b + 1), q, threads));
 #pragma omp barrier
         }
     }

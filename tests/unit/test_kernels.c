@@ -774,6 +774,15 @@ TEST(kernels_winograd_many_blocks_and_threads)
             share_queue_test_offset = 0;
             CHECK_MSG(same_bits(one, stolen, n_out) && !guard_damage(stolen, n_out),
                       "winograd F%d: blocks taken by the other thread differ", m);
+            /* from inside a parallel region: 2 threads asked for, a team of 1 given */
+            const int levels = omp_get_max_active_levels();
+            omp_set_max_active_levels(1);
+#pragma omp parallel num_threads(2)
+#pragma omp single
+            winograd_conv(&d, &wg, in, &e.ep, stolen, cout, scratch, 2);
+            omp_set_max_active_levels(levels);
+            CHECK_MSG(same_bits(one, stolen, n_out) && !guard_damage(stolen, n_out),
+                      "winograd F%d: a team of 1 where 2 were asked for differs", m);
             free(stolen);
             float *ain = abs_new(in, (size_t)h * w * c), *ak = abs_new(kernel, (size_t)9 * c * cout);
             float *scale = guarded_new(n_out);
@@ -870,6 +879,28 @@ TEST(kernels_gemm_run_row_splits_cover_every_output)
                           "thread", m, threads, offset);
                 free(many);
             }
+        { /* called from inside a parallel region: asked for 3 threads, given a team of 1,
+           * which must take the other shares too */
+            float *nested = guarded_new((size_t)m * n);
+            const int levels = omp_get_max_active_levels();
+            omp_set_max_active_levels(1);
+            omp_set_num_threads(3);
+            int team = 0;
+#pragma omp parallel num_threads(2)
+#pragma omp single
+            {
+#pragma omp parallel num_threads(3)
+#pragma omp single
+                team = omp_get_num_threads();
+                gemm_run(&ga, m, &b, nested, n, &ep, scratch, 3);
+            }
+            omp_set_max_active_levels(levels);
+            CHECK_MSG(team == 1 && !guard_damage(nested, (size_t)m * n) &&
+                          same_bits(one, nested, (size_t)m * n),
+                      "gemm_run %d rows, a team of %d where 3 were asked for: not the bits of "
+                      "one thread", m, team);
+            free(nested);
+        }
         size_t unwritten = 0; /* the sentinel is a NaN; every real output is finite */
         for (size_t e = 0; e < (size_t)m * n; e++) unwritten += !isfinite(one[e]);
         CHECK_MSG(!guard_damage(one, (size_t)m * n) && unwritten == 0,
