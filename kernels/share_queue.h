@@ -27,7 +27,7 @@ struct share_queue {
 };
 
 /* Sets the queue to units [0, units). Every thread must see this before any take:
- * call it before a barrier. */
+ * call it before the parallel region, or before a barrier. */
 static inline void share_queue_init(struct share_queue *q, int units)
 {
     atomic_store_explicit(&q->ends, (unsigned long long)(unsigned)units << 32,
