@@ -677,17 +677,14 @@ void gemm_run(const struct gemm_a *a, int m, const struct gemm_b *b, float *c, i
         {
             const int tid = omp_get_thread_num();
             float *pa = scratch + (size_t)tid * per_thread;
-            for (int k = 0; k < threads; k++) {
-                const int owner = share_queue_visit(tid, k, threads);
+            int k = 0, owner, unit;
+            while (share_queue_next(queue, tid, threads, &k, &owner, &unit)) {
                 const struct row_share s = row_share_of(m, owner, threads, panels);
-                int unit;
-                while (share_queue_take(&queue[owner], owner == tid, &unit)) {
-                    const int blk = unit / s.chunks, ch = unit % s.chunks;
-                    const int m0 = s.r0 + blk * GEMM_MC;
-                    const int mc = blk == s.blocks - 1 ? s.r1 - m0 : GEMM_MC;
-                    const int p0 = panels * ch / s.chunks, p1 = panels * (ch + 1) / s.chunks;
-                    gemm_block(a, m0, mc, b, p0 * GEMM_NR, (p1 - p0) * GEMM_NR, c, ldc, ep, pa);
-                }
+                const int blk = unit / s.chunks, ch = unit % s.chunks;
+                const int m0 = s.r0 + blk * GEMM_MC;
+                const int mc = blk == s.blocks - 1 ? s.r1 - m0 : GEMM_MC;
+                const int p0 = panels * ch / s.chunks, p1 = panels * (ch + 1) / s.chunks;
+                gemm_block(a, m0, mc, b, p0 * GEMM_NR, (p1 - p0) * GEMM_NR, c, ldc, ep, pa);
             }
         }
         return;

@@ -63,4 +63,18 @@ static inline bool share_queue_take(struct share_queue *q, bool front, int *unit
     }
 }
 
+/* The next unit thread tid takes from the queues q[0 .. threads): its own share's
+ * from the front, then the others' from the back, in share_queue_visit order. *k is
+ * the visiting position, 0 before the first call and kept between calls; the unit
+ * goes to *unit and its share's owner to *owner. Returns false when all are empty. */
+static inline bool share_queue_next(struct share_queue *q, int tid, int threads, int *k,
+                                    int *owner, int *unit)
+{
+    for (; *k < threads; ++*k) {
+        *owner = share_queue_visit(tid, *k, threads);
+        if (share_queue_take(&q[*owner], *owner == tid, unit)) return true;
+    }
+    return false;
+}
+
 #endif

@@ -462,17 +462,14 @@ void winograd_conv(const struct window_desc *d, const struct winograd_weights *w
         {
             const int tid = omp_get_thread_num();
             float *v = scratch + (size_t)tid * per_thread, *mm = v + L.v_floats;
-            for (int k = 0; k < threads; k++) {
-                const int owner = share_queue_visit(tid, k, threads);
+            int k = 0, owner, blk;
+            while (share_queue_next(queue, tid, threads, &k, &owner, &blk)) {
                 const struct tile_share s = tile_share_of(&L, owner, threads);
-                int blk;
-                while (share_queue_take(&queue[owner], owner == tid, &blk)) {
-                    const int t0 = s.first + (int)((long)(s.last - s.first) * blk / s.blocks);
-                    const int t1 = s.first + (int)((long)(s.last - s.first) * (blk + 1) / s.blocks);
-                    input_transform(d, w, in, L.tiles_w, t0, t1 - t0, 0, t1 - t0, v);
-                    block_gemms(w, t1 - t0, v, mm, 1, 0, npos, NULL);
-                    output_transform(d, w, mm, L.tiles_w, t0, t1 - t0, 0, t1 - t0, ep, out, ldo);
-                }
+                const int t0 = s.first + (int)((long)(s.last - s.first) * blk / s.blocks);
+                const int t1 = s.first + (int)((long)(s.last - s.first) * (blk + 1) / s.blocks);
+                input_transform(d, w, in, L.tiles_w, t0, t1 - t0, 0, t1 - t0, v);
+                block_gemms(w, t1 - t0, v, mm, 1, 0, npos, NULL);
+                output_transform(d, w, mm, L.tiles_w, t0, t1 - t0, 0, t1 - t0, ep, out, ldo);
             }
         }
         return;
@@ -493,12 +490,10 @@ void winograd_conv(const struct window_desc *d, const struct winograd_weights *w
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
         for (int b = 0; b < blocks; b++) {
             const int t0 = b * L.block, tb = block_tiles(&L, b);
-            int t;
-            for (int k = 0; k < threads; k++) {
-                const int owner = share_queue_visit(tid, k, threads);
-                const int a0 = tb * owner / threads;
-                while (share_queue_take(&qin[owner], owner == tid, &t))
-                    input_transform(d, w, in, L.tiles_w, t0, tb, a0 + t, a0 + t + 1, v);
+            int k = 0, owner, t; /* t: a tile of owner's part of the block */
+            while (share_queue_next(qin, tid, threads, &k, &owner, &t)) {
+                const int tile = tb * owner / threads + t;
+                input_transform(d, w, in, L.tiles_w, t0, tb, tile, tile + 1, v);
             }
             for (int q = tid; q < threads; q += nt) share_queue_init(&qout[q], part_len(tb, q, threads));
 #pragma omp barrier
@@ -506,11 +501,10 @@ void winograd_conv(const struct window_desc *d, const struct winograd_weights *w
             for (int task = 0; task < npos * nsplit; task++)
                 block_gemms(w, tb, v, mm, nsplit, task, task + 1, NULL);
             /* (implicit barrier) */
-            for (int k = 0; k < threads; k++) {
-                const int owner = share_queue_visit(tid, k, threads);
-                const int a0 = tb * owner / threads;
-                while (share_queue_take(&qout[owner], owner == tid, &t))
-                    output_transform(d, w, mm, L.tiles_w, t0, tb, a0 + t, a0 + t + 1, ep, out, ldo);
+            k = 0;
+            while (share_queue_next(qout, tid, threads, &k, &owner, &t)) {
+                const int tile = tb * owner / threads + t;
+                output_transform(d, w, mm, L.tiles_w, t0, tb, tile, tile + 1, ep, out, ldo);
             }
             if (b + 1 < blocks)
                 for (int q = tid; q < threads; q += nt)
