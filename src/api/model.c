@@ -54,15 +54,18 @@ static void drop_deferred(cnnrt_model *m)
 /* Floats a weight takes in staging memory (64-byte aligned starts). */
 static size_t staged_size(const struct weight *w) { return (weight_elems(w) + 15) / 16 * 16; }
 
-/* weight_source.fetch: one node's values, into staging memory when they fit. The
- * current area fills up layer after layer until a layer does not fit; then the
- * other one takes over if all it lent has come back. The planner holds at most two
- * layers (one packed, one read ahead), and each area holds the largest, so the areas
- * alternate. */
+/* weight_source.fetch: one node's values, used where they lie in the file when
+ * they can be (keras_h5_map: nothing copied), else read into staging memory when
+ * they fit. The current area fills up layer after layer until a layer does not fit;
+ * then the other one takes over if all it lent has come back. The planner holds at
+ * most two layers (one packed, one read ahead), and each area holds the largest, so
+ * the areas alternate. */
 static cnnrt_status fetch_deferred(void *ctx, struct graph *g, int node, cnnrt_error *err)
 {
     struct deferred_weights *d = ctx;
     struct node *n = &g->nodes[node];
+    cnnrt_status st = weights_map_node(g, &d->file, &d->match, node, err);
+    if (st) return st;
     size_t need = 0;
     for (int k = 0; k < n->n_weights; k++)
         if (!n->w[k].data) need += staged_size(&n->w[k]);
@@ -73,7 +76,7 @@ static cnnrt_status fetch_deferred(void *ctx, struct graph *g, int node, cnnrt_e
         a = &d->staging[d->current];
         a->used = 0;
     }
-    if (!a->mem && d->staging_cap) a->mem = aligned_alloc64(d->staging_cap * sizeof(float));
+    if (!a->mem && need) a->mem = aligned_alloc64(d->staging_cap * sizeof(float));
     if (a->mem && a->used + need <= d->staging_cap) {
         for (int k = 0; k < n->n_weights; k++) {
             struct weight *w = &n->w[k];
@@ -87,9 +90,13 @@ static cnnrt_status fetch_deferred(void *ctx, struct graph *g, int node, cnnrt_e
     return weights_read_node(g, &d->file, &d->match, node, err);
 }
 
-static void give_back_deferred(void *ctx, const float *data)
+static void give_back_deferred(void *ctx, const float *data, size_t count)
 {
     struct deferred_weights *d = ctx;
+    if (keras_h5_mapped(&d->file, data)) { /* its pages leave the process (not the cache) */
+        keras_h5_unmap(&d->file, data, count);
+        return;
+    }
     for (int i = 0; i < 2; i++) {
         struct staging_area *a = &d->staging[i];
         const uintptr_t at = (uintptr_t)data, lo = (uintptr_t)a->mem;

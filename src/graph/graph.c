@@ -166,7 +166,7 @@ void graph_release_node_weights(struct graph *g, int node)
     for (int k = 0; k < n->n_weights; k++) {
         struct weight *w = &n->w[k];
         if (w->borrowed) {
-            if (g->source.give_back) g->source.give_back(g->source.ctx, w->data);
+            if (g->source.give_back) g->source.give_back(g->source.ctx, w->data, weight_elems(w));
         } else {
             free(w->data);
         }

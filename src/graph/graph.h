@@ -122,7 +122,8 @@ struct graph_param {
 struct graph;
 struct weight_source {
     cnnrt_status (*fetch)(void *ctx, struct graph *g, int node, cnnrt_error *err);
-    void (*give_back)(void *ctx, const float *data); /* a borrowed array is no longer used */
+    /* a borrowed array of count floats is no longer used */
+    void (*give_back)(void *ctx, const float *data, size_t count);
     void *ctx;
 };
 

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <H5PLpublic.h>
@@ -933,8 +935,33 @@ static size_t first_non_finite(const float *x, size_t n)
     return n;
 }
 
-cnnrt_status keras_h5_read(struct keras_h5 *f, int l, int w, float *dst, size_t count,
-                           cnnrt_error *err)
+/* Dataset w of layer l, opened with the access lists that refuse external links. */
+struct open_dataset {
+    hid_t gapl, dapl, group, ds;
+};
+
+static hid_t dataset_open(struct keras_h5 *f, int l, int w, struct open_dataset *o)
+{
+    const struct h5_layer *L = &f->layers[l];
+    o->gapl = access_plist(H5P_GROUP_ACCESS);
+    o->dapl = access_plist(H5P_DATASET_ACCESS);
+    o->group = f->layout == H5_LAYOUT_KERAS3_WEIGHTS ? H5Gopen2(f->group, ".", o->gapl)
+                                                      : H5Gopen2(f->group, L->name, o->gapl);
+    o->ds = o->group >= 0 ? H5Dopen2(o->group, L->weights[w].name, o->dapl) : -1;
+    return o->ds;
+}
+
+static void dataset_close(struct open_dataset *o)
+{
+    if (o->ds >= 0) H5Dclose(o->ds);
+    if (o->group >= 0) H5Gclose(o->group);
+    if (o->gapl >= 0) H5Pclose(o->gapl);
+    if (o->dapl >= 0) H5Pclose(o->dapl);
+}
+
+/* The errors for a dataset that was never checked or cannot be read. */
+static cnnrt_status check_usable(const struct keras_h5 *f, int l, int w, size_t count,
+                                 cnnrt_error *err)
 {
     const struct h5_layer *L = &f->layers[l];
     const struct h5_dataset *d = &L->weights[w];
@@ -943,32 +970,115 @@ cnnrt_status keras_h5_read(struct keras_h5 *f, int l, int w, float *dst, size_t 
                           d->name, d->problem);
     if (d->dtype != H5_DTYPE_FLOAT || h5_dataset_elems(d) != count)
         return cnnrt_fail(err, CNNRT_E_INTERNAL, "keras_h5_read: unchecked dataset %s", d->name);
-    struct h5_access ac = {access_plist(H5P_GROUP_ACCESS), access_plist(H5P_DATASET_ACCESS)};
-    hid_t g = f->layout == H5_LAYOUT_KERAS3_WEIGHTS ? H5Gopen2(f->group, ".", ac.gapl)
-                                                      : H5Gopen2(f->group, L->name, ac.gapl);
-    hid_t ds = g >= 0 ? H5Dopen2(g, d->name, ac.dapl) : -1;
+    return CNNRT_OK;
+}
+
+/* NaN or infinite values are an error. */
+static cnnrt_status check_finite(const struct keras_h5 *f, int l, int w, const float *x,
+                                 size_t count, cnnrt_error *err)
+{
+    size_t bad = first_non_finite(x, count);
+    if (bad < count)
+        return cnnrt_fail(err, CNNRT_E_FORMAT,
+                          "%s: layer '%s', weight '%s' holds NaN or infinite values (element "
+                          "%zu).\n"
+                          "  likely cause: training diverged before the weights were saved, or "
+                          "the file is corrupt.",
+                          f->path, f->layers[l].name, f->layers[l].weights[w].name, bad);
+    return CNNRT_OK;
+}
+
+cnnrt_status keras_h5_read(struct keras_h5 *f, int l, int w, float *dst, size_t count,
+                           cnnrt_error *err)
+{
+    cnnrt_status st = check_usable(f, l, w, count, err);
+    if (st) return st;
+    struct open_dataset o;
+    hid_t ds = dataset_open(f, l, w, &o);
     herr_t rc = ds >= 0 ? H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) : -1;
     char why[256] = "";
     if (rc < 0) h5_last_error(why, sizeof why);
-    if (ds >= 0) H5Dclose(ds);
-    if (g >= 0) H5Gclose(g);
-    if (ac.gapl >= 0) H5Pclose(ac.gapl);
-    if (ac.dapl >= 0) H5Pclose(ac.dapl);
+    dataset_close(&o);
     if (rc < 0)
         return cnnrt_fail(err, CNNRT_E_FORMAT,
                           "%s: layer '%s', weight '%s' cannot be read (%s).\n"
                           "  likely cause: a corrupt or truncated file.\n"
                           "  fix: download the weights file again.",
-                          f->path, L->name, d->name, why[0] ? why : "HDF5 read error");
-    size_t bad = first_non_finite(dst, count);
-    if (bad < count)
-            return cnnrt_fail(err, CNNRT_E_FORMAT,
-                              "%s: layer '%s', weight '%s' holds NaN or infinite values (element "
-                              "%zu).\n"
-                              "  likely cause: training diverged before the weights were saved, or "
-                              "the file is corrupt.",
-                              f->path, L->name, d->name, bad);
+                          f->path, f->layers[l].name, f->layers[l].weights[w].name,
+                          why[0] ? why : "HDF5 read error");
+    return check_finite(f, l, w, dst, count, err);
+}
+
+/* Maps the file HDF5 has open (through HDF5's own descriptor: the very file whose
+ * structure was checked) unless that was tried already; false when it is not mapped.
+ * Files with a user block are not: dataset addresses would not be file offsets. */
+static bool map_file(struct keras_h5 *f)
+{
+    if (f->map_state) return f->map_state > 0;
+    f->map_state = -1;
+    if (__BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__) return false;
+    hid_t fcpl = H5Fget_create_plist(f->file), fapl = H5Fget_access_plist(f->file);
+    hsize_t userblock = 1;
+    const bool sec2 = fapl >= 0 && H5Pget_driver(fapl) == H5FD_SEC2;
+    if (fcpl >= 0) H5Pget_userblock(fcpl, &userblock);
+    if (fcpl >= 0) H5Pclose(fcpl);
+    if (fapl >= 0) H5Pclose(fapl);
+    int *fd = NULL;
+    struct stat st;
+    const bool ok = sec2 && userblock == 0 &&
+                    H5Fget_vfd_handle(f->file, H5P_DEFAULT, (void **)&fd) >= 0 && fd &&
+                    fstat(*fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
+    H5Eclear2(H5E_DEFAULT);
+    if (!ok) return false;
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, *fd, 0);
+    if (map == MAP_FAILED) return false;
+    f->map = map;
+    f->map_bytes = (size_t)st.st_size;
+    f->map_state = 1;
+    return true;
+}
+
+cnnrt_status keras_h5_map(struct keras_h5 *f, int l, int w, size_t count, float **out,
+                          cnnrt_error *err)
+{
+    *out = NULL;
+    cnnrt_status st = check_usable(f, l, w, count, err);
+    if (st || f->layers[l].weights[w].dtype_bytes != 4 || !map_file(f)) return st;
+    struct open_dataset o;
+    hid_t ds = dataset_open(f, l, w, &o);
+    hid_t dcpl = ds >= 0 ? H5Dget_create_plist(ds) : -1, type = ds >= 0 ? H5Dget_type(ds) : -1;
+    const bool in_place = dcpl >= 0 && type >= 0 && H5Pget_layout(dcpl) == H5D_CONTIGUOUS &&
+                          H5Pget_external_count(dcpl) == 0 && H5Pget_nfilters(dcpl) == 0 &&
+                          H5Tequal(type, H5T_IEEE_F32LE) > 0 &&
+                          H5Dget_storage_size(ds) == (hsize_t)count * sizeof(float);
+    const haddr_t at = in_place ? H5Dget_offset(ds) : HADDR_UNDEF;
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (type >= 0) H5Tclose(type);
+    dataset_close(&o);
+    H5Eclear2(H5E_DEFAULT);
+    /* inside the file (a truncated file must not fault), at a float's alignment */
+    if (at == HADDR_UNDEF || at % sizeof(float) != 0 || at > f->map_bytes ||
+        count > (f->map_bytes - at) / sizeof(float))
+        return CNNRT_OK;
+    float *x = (float *)((char *)f->map + at);
+    if ((st = check_finite(f, l, w, x, count, err))) return st;
+    *out = x;
     return CNNRT_OK;
+}
+
+bool keras_h5_mapped(const struct keras_h5 *f, const float *p)
+{
+    const uintptr_t at = (uintptr_t)p, lo = (uintptr_t)f->map;
+    return f->map && at >= lo && at - lo < f->map_bytes;
+}
+
+void keras_h5_unmap(struct keras_h5 *f, const float *p, size_t count)
+{
+    if (!keras_h5_mapped(f, p)) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t lo = ((uintptr_t)p + page - 1) / page * page;
+    const uintptr_t hi = ((uintptr_t)p + count * sizeof(float)) / page * page;
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
 void keras_h5_close(struct keras_h5 *f)
@@ -984,6 +1094,7 @@ void keras_h5_close(struct keras_h5 *f)
         free(L->name);
     }
     free(f->layers);
+    if (f->map) munmap(f->map, f->map_bytes);
     if (f->group > 0) H5Gclose((hid_t)f->group);
     if (f->file > 0) H5Fclose((hid_t)f->file);
     free(f->path);

@@ -52,6 +52,10 @@ struct keras_h5 {
     long synthetic_seed; /* >= 0: written by cnnrt's synthetic-weights tool */
     struct h5_layer *layers; /* every entry of layer_names, in order */
     int n_layers;
+    /* keras_h5_map: the whole file mapped (private, copy on write) once it is asked */
+    void *map;
+    size_t map_bytes;
+    int map_state; /* 0: not tried yet; 1: mapped; -1: cannot be (values are read) */
 };
 
 /* Opens path read-only and reads its structure. The file must already be known to be
@@ -64,7 +68,24 @@ cnnrt_status keras_h5_open(const char *path, struct keras_h5 *f, cnnrt_error *er
 cnnrt_status keras_h5_read(struct keras_h5 *f, int l, int w, float *dst, size_t count,
                            cnnrt_error *err);
 
-/* Closes the file and frees everything. Safe on a zeroed or failed struct. */
+/* Dataset w of layer l where it lies in the file, when its values can be used from
+ * there: stored in one contiguous extent (no chunks, filters or external file) as
+ * little-endian float32 at a float's alignment, inside the file, with count elements
+ * (how h5py, hence Keras, and cnnrt's writer store weights). *out is then a pointer
+ * into a private mapping of the file, valid until keras_h5_close; else NULL (read
+ * the dataset with keras_h5_read, which also converts other types). The values are
+ * checked as keras_h5_read checks them. Nothing is copied out of the page cache. */
+cnnrt_status keras_h5_map(struct keras_h5 *f, int l, int w, size_t count, float **out,
+                          cnnrt_error *err);
+
+/* Whether p points into the file's mapping (a value keras_h5_map handed out). */
+bool keras_h5_mapped(const struct keras_h5 *f, const float *p);
+
+/* Done with count values keras_h5_map handed out at p: the whole pages among them
+ * are dropped from the process (they stay in the page cache), so that a model's
+ * resident memory does not grow by the file as its layers are packed. */
+void keras_h5_unmap(struct keras_h5 *f, const float *p, size_t count);
+
 /* The structure hand-over from the probing child (keras_h5_open) as a flat stream:
  * encode puts f's structure (not its file handles) into a malloc'ed buffer (false
  * when out of memory); decode fills f from one, with f->path, file and group unset,
@@ -72,6 +93,8 @@ cnnrt_status keras_h5_read(struct keras_h5 *f, int l, int w, float *dst, size_t 
 bool keras_h5_structure_encode(const struct keras_h5 *f, char **buf, size_t *len);
 bool keras_h5_structure_decode(const char *buf, size_t len, struct keras_h5 *f);
 
+/* Closes the file, unmaps it, and frees everything. Safe on a zeroed or failed
+ * struct. */
 void keras_h5_close(struct keras_h5 *f);
 
 /* Number of elements of a dataset (0 if unknown or overflowing). */

@@ -118,6 +118,7 @@ static cnnrt_status write_file(const struct graph *g, const char *path,
 {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST); /* large attributes */
+    H5Pset_alignment(fapl, 1024, 64); /* values a reader can use in place (keras_h5_map) */
     hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
     if (file < 0) {

@@ -739,7 +739,8 @@ static cnnrt_status read_pair(struct graph *g, struct keras_h5 *f, const struct 
     int l = m->file_layers[m->partner[i]];
     cnnrt_status st = graph_alloc_node_weights(g, m->model_nodes[i], err);
     for (int k = 0; k < n->n_weights && !st; k++)
-        st = keras_h5_read(f, l, k, n->w[k].data, weight_elems(&n->w[k]), err);
+        if (!keras_h5_mapped(f, n->w[k].data))
+            st = keras_h5_read(f, l, k, n->w[k].data, weight_elems(&n->w[k]), err);
     return st;
 }
 
@@ -758,5 +759,27 @@ cnnrt_status weights_read_node(struct graph *g, struct keras_h5 *f, const struct
 {
     for (int i = 0; i < m->n_model; i++)
         if (m->model_nodes[i] == node) return read_pair(g, f, m, i, err);
+    return CNNRT_OK;
+}
+
+cnnrt_status weights_map_node(struct graph *g, struct keras_h5 *f, const struct weights_match *m,
+                              int node, cnnrt_error *err)
+{
+    for (int i = 0; i < m->n_model; i++) {
+        if (m->model_nodes[i] != node) continue;
+        struct node *n = &g->nodes[node];
+        const int l = m->file_layers[m->partner[i]];
+        for (int k = 0; k < n->n_weights; k++) {
+            if (n->w[k].data) continue;
+            float *x;
+            cnnrt_status st = keras_h5_map(f, l, k, weight_elems(&n->w[k]), &x, err);
+            if (st) return st;
+            if (x) {
+                n->w[k].data = x;
+                n->w[k].borrowed = true;
+            }
+        }
+        break;
+    }
     return CNNRT_OK;
 }

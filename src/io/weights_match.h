@@ -78,6 +78,13 @@ cnnrt_status weights_read(struct graph *g, struct keras_h5 *f, const struct weig
 cnnrt_status weights_read_node(struct graph *g, struct keras_h5 *f, const struct weights_match *m,
                                int node, cnnrt_error *err);
 
+/* Points the weights of one node that are not loaded yet at their values in the
+ * file's mapping where they can be used from there (keras_h5_map): they become
+ * borrowed (graph.h), valid until the file is closed. weights_read_node then reads
+ * only the others. */
+cnnrt_status weights_map_node(struct graph *g, struct keras_h5 *f, const struct weights_match *m,
+                              int node, cnnrt_error *err);
+
 void weights_match_free(struct weights_match *m);
 
 /* What a layer of the file looks like from its weights alone. */

@@ -239,6 +239,46 @@ def float16_weights_are_converted_with_a_note():
 
 
 @test
+def weights_off_a_float_boundary_give_the_same_output():
+    """The loader uses weights where they lie in the file (a mapping) when their values
+    start on a 4-byte boundary, as h5py and the synthetic-weights tool place them;
+    values at any other offset are read instead: the output must be the same bits."""
+    moved = [("conv1_conv", "kernel"), ("conv1_conv", "bias"), ("conv5_block3_2_conv", "kernel"),
+             ("conv2_block1_1_bn", "gamma"), ("predictions", "kernel")]
+
+    def edit(f):
+        for layer, weight in moved:
+            path = weight_path(layer, weight)
+            data = f[path][()]
+            f.move(path, path + "_old")
+            for k in range(8):  # one more byte of padding before it until it lands off
+                f.create_dataset(path, data=data)
+                if f[path].id.get_offset() % 4:
+                    break
+                del f[path]
+                f.create_dataset("%s/%s/pad%d_%s" % (layer, layer, k, weight),
+                                 data=np.zeros(1, np.uint8))
+            else:
+                f.create_dataset(path, data=data)
+            del f[path + "_old"]
+    path = edited(r50(), "unaligned.h5", edit)
+    with h5py.File(path, "r") as f:
+        off = [f[weight_path(layer, weight)].id.get_offset() for layer, weight in moved]
+    assert sum(o % 4 != 0 for o in off) >= 3, off  # the case this test is about
+    with h5py.File(r50(), "r") as f:
+        base_off = [f[weight_path(layer, weight)].id.get_offset() for layer, weight in moved]
+    assert all(o % 4 == 0 for o in base_off), base_off  # the usual case: used in place
+    p, out = predict(path, "--json")
+    check(p, 0, [])
+    base, base_out = predict(r50(), "--json")
+    check(base, 0, [])
+    a = np.load(os.path.join(out, "dog.jpg.out0.npy"))
+    b = np.load(os.path.join(base_out, "dog.jpg.out0.npy"))
+    assert a.shape == (1, 1000) and np.array_equal(a, b), np.abs(a - b).max()
+    rm(path)
+
+
+@test
 def nan_weight_is_refused():
     def edit(f):
         d = f[weight_path("conv2_block1_1_bn", "gamma")]

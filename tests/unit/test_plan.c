@@ -814,6 +814,58 @@ TEST(plan_deferred_weights_match_eager)
     cnnrt_model_free(e);
 }
 
+/* Values used where they lie in the file (keras_h5_map): the synthetic-weights
+ * writer puts every dataset of 1 KiB or more on a 64-byte boundary, so those are
+ * mapped, and a mapped value is bit for bit what keras_h5_read gives, also after its
+ * pages were dropped (keras_h5_unmap) and come back from the file. */
+TEST(keras_h5_values_used_in_place)
+{
+    const char *text = MODEL(8, 8, 3)
+        L("c1", "Conv2D", CONV(16, 3, 1, "same"), "'in'")
+        L("bn1", "BatchNormalization", "", "'c1'")
+        L("c2", "Conv2D", CONV(40, 3, 1, "same"), "'bn1'")
+        L("gap", "GlobalAveragePooling2D", "", "'c2'")
+        L("d", "Dense", "'units': 7", "'gap'")
+        OUTPUTS("'d'");
+    char json[1024], h5[1024];
+    snprintf(json, sizeof json, "%s", write_model("in_place", text));
+    snprintf(h5, sizeof h5, "%s/in_place.h5", test_tmp_dir());
+    cnnrt_model *w = cnnrt_model_new();
+    REQUIRE(w && cnnrt_model_load_graph(w, json) == CNNRT_OK);
+    REQUIRE(cnnrt_model_synthetic_weights(w, 9) == CNNRT_OK);
+    REQUIRE(cnnrt_model_save_weights(w, h5, NULL, 0) == CNNRT_OK);
+    cnnrt_model_free(w);
+
+    struct keras_h5 f;
+    cnnrt_error err;
+    REQUIRE(keras_h5_open(h5, &f, &err) == CNNRT_OK);
+    int mapped = 0, large = 0;
+    for (int l = 0; l < f.n_layers; l++)
+        for (int k = 0; k < f.layers[l].n_weights; k++) {
+            const size_t count = (size_t)h5_dataset_elems(&f.layers[l].weights[k]);
+            float *x = NULL, *copy = malloc(count * sizeof(float));
+            REQUIRE(copy);
+            CHECK(keras_h5_map(&f, l, k, count, &x, &err) == CNNRT_OK);
+            CHECK(keras_h5_read(&f, l, k, copy, count, &err) == CNNRT_OK);
+            if (count * sizeof(float) >= 1024) {
+                large++;
+                CHECK_MSG(x != NULL && (uintptr_t)x % 64 == 0,
+                          "layer %s weight %d (%zu values) not mapped on a 64-byte boundary",
+                          f.layers[l].name, k, count);
+            }
+            if (x) {
+                mapped++;
+                CHECK(keras_h5_mapped(&f, x) && !keras_h5_mapped(&f, copy));
+                CHECK(memcmp(x, copy, count * sizeof(float)) == 0);
+                keras_h5_unmap(&f, x, count);
+                CHECK(memcmp(x, copy, count * sizeof(float)) == 0);
+            }
+            free(copy);
+        }
+    CHECK_MSG(large == 3 && mapped >= large, "%d datasets mapped, %d large", mapped, large);
+    keras_h5_close(&f);
+}
+
 static bool same_str(const char *a, const char *b)
 {
     return a == b || (a && b && strcmp(a, b) == 0);
