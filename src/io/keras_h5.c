@@ -969,7 +969,7 @@ static cnnrt_status check_usable(const struct keras_h5 *f, int l, int w, size_t 
         return cnnrt_fail(err, CNNRT_E_FORMAT, "%s: layer '%s', weight '%s' %s", f->path, L->name,
                           d->name, d->problem);
     if (d->dtype != H5_DTYPE_FLOAT || h5_dataset_elems(d) != count)
-        return cnnrt_fail(err, CNNRT_E_INTERNAL, "keras_h5_read: unchecked dataset %s", d->name);
+        return cnnrt_fail(err, CNNRT_E_INTERNAL, "keras_h5: unchecked dataset %s", d->name);
     return CNNRT_OK;
 }
 
@@ -1042,8 +1042,11 @@ cnnrt_status keras_h5_map(struct keras_h5 *f, int l, int w, size_t count, float 
                           cnnrt_error *err)
 {
     *out = NULL;
+    /* the first call maps the file, whatever the dataset: the planner's first fetch, on
+     * its own thread, before any reading ahead on another one */
+    const bool mapped = map_file(f);
     cnnrt_status st = check_usable(f, l, w, count, err);
-    if (st || f->layers[l].weights[w].dtype_bytes != 4 || !map_file(f)) return st;
+    if (st || !mapped || f->layers[l].weights[w].dtype_bytes != 4) return st;
     struct open_dataset o;
     hid_t ds = dataset_open(f, l, w, &o);
     hid_t dcpl = ds >= 0 ? H5Dget_create_plist(ds) : -1, type = ds >= 0 ? H5Dget_type(ds) : -1;
