@@ -558,7 +558,16 @@ static cnnrt_status plan_memory(struct plan *p, cnnrt_error *err)
     p->arena_floats = total;
     p->arena = aligned_alloc64(total * sizeof(float));
     if (!p->arena) return CNNRT_NOMEM(err);
-    memset(p->arena, 0, total * sizeof(float));
+    /* zeroed (nothing reads what no step wrote, but a fresh arena is not left to
+     * chance) by the team: touching the fresh pages is most of the cost (25 ms for
+     * YOLOv3-416's 32 MiB on one thread) */
+    const size_t chunk = 1u << 18; /* floats */
+    const long chunks = (long)((total + chunk - 1) / chunk);
+#pragma omp parallel for schedule(static) if (chunks > 1)
+    for (long c = 0; c < chunks; c++) {
+        const size_t at = (size_t)c * chunk, len = total - at < chunk ? total - at : chunk;
+        memset(p->arena + at, 0, len * sizeof(float));
+    }
     return CNNRT_OK;
 }
 
