@@ -814,6 +814,21 @@ TEST(plan_deferred_weights_match_eager)
     cnnrt_model_free(e);
 }
 
+/* The model JSON text as test_tmp_dir()/name.json and its synthetic weights (seed)
+ * as name.h5, whose path goes to h5; false if any step failed. */
+static bool write_synthetic_file(const char *name, const char *text, uint64_t seed, char *h5,
+                                 size_t len)
+{
+    const char *json = write_model(name, text);
+    snprintf(h5, len, "%s/%s.h5", test_tmp_dir(), name);
+    cnnrt_model *w = json ? cnnrt_model_new() : NULL;
+    bool ok = w && cnnrt_model_load_graph(w, json) == CNNRT_OK &&
+              cnnrt_model_synthetic_weights(w, seed) == CNNRT_OK &&
+              cnnrt_model_save_weights(w, h5, NULL, 0) == CNNRT_OK;
+    cnnrt_model_free(w);
+    return ok;
+}
+
 /* Values used where they lie in the file (keras_h5_map): the synthetic-weights
  * writer puts every dataset of 1 KiB or more on a 64-byte boundary, so those are
  * mapped, and a mapped value is bit for bit what keras_h5_read gives, also after its
@@ -827,14 +842,8 @@ TEST(keras_h5_values_used_in_place)
         L("gap", "GlobalAveragePooling2D", "", "'c2'")
         L("d", "Dense", "'units': 7", "'gap'")
         OUTPUTS("'d'");
-    char json[1024], h5[1024];
-    snprintf(json, sizeof json, "%s", write_model("in_place", text));
-    snprintf(h5, sizeof h5, "%s/in_place.h5", test_tmp_dir());
-    cnnrt_model *w = cnnrt_model_new();
-    REQUIRE(w && cnnrt_model_load_graph(w, json) == CNNRT_OK);
-    REQUIRE(cnnrt_model_synthetic_weights(w, 9) == CNNRT_OK);
-    REQUIRE(cnnrt_model_save_weights(w, h5, NULL, 0) == CNNRT_OK);
-    cnnrt_model_free(w);
+    char h5[1024];
+    REQUIRE(write_synthetic_file("in_place", text, 9, h5, sizeof h5));
 
     struct keras_h5 f;
     cnnrt_error err;
@@ -883,14 +892,8 @@ TEST(keras_h5_structure_stream_round_trip)
         L("gap", "GlobalAveragePooling2D", "", "'bn1'")
         L("d", "Dense", "'units': 3", "'gap'")
         OUTPUTS("'d'");
-    char json[1024], h5[1024];
-    snprintf(json, sizeof json, "%s", write_model("stream", text));
-    snprintf(h5, sizeof h5, "%s/stream.h5", test_tmp_dir());
-    cnnrt_model *w = cnnrt_model_new();
-    REQUIRE(w && cnnrt_model_load_graph(w, json) == CNNRT_OK);
-    REQUIRE(cnnrt_model_synthetic_weights(w, 3) == CNNRT_OK);
-    REQUIRE(cnnrt_model_save_weights(w, h5, NULL, 0) == CNNRT_OK);
-    cnnrt_model_free(w);
+    char h5[1024];
+    REQUIRE(write_synthetic_file("stream", text, 3, h5, sizeof h5));
 
     struct keras_h5 f, g;
     cnnrt_error err;
