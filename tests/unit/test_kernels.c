@@ -646,19 +646,24 @@ TEST(kernels_conv2d_gemm_named_shapes)
     struct conv_case pad1x1 = {5, 5, 3, 4, 1, 1, 1, 1, 1, 1, 2, 0, 0, 0, 1};
     conv_case_run(&pad1x1, 203);
     /* ... with K in two blocks: rows read in place start at the block's first channel,
-     * border rows are gathered from it */
-    struct conv_case pad1x1_blocks = {5, 6, 300, 20, 1, 1, 2, 2, 1, 0, 1, 1, 0, 0, 9};
+     * border rows are gathered from it (K > GEMM_KC = 2048) */
+    struct conv_case pad1x1_blocks = {5, 6, 2100, 20, 1, 1, 2, 2, 1, 0, 1, 1, 0, 0, 9};
     conv_case_run(&pad1x1_blocks, 210);
-    /* a strided 1x1 with K in two blocks (ResNet's projection, stage 4) */
-    struct conv_case s2_blocks = conv_valid(7, 8, 272, 24, 1, 2, 3);
+    /* a strided 1x1 with K in two blocks (a projection shortcut with C > 2048) */
+    struct conv_case s2_blocks = conv_valid(7, 8, 2100, 24, 1, 2, 3);
     conv_case_run(&s2_blocks, 211);
     /* windows with K in several blocks are gathered block by block even when reading
-     * in place is asked for: K blocks of 246 over kernel rows of 900 (some blocks cross
-     * into the next kernel row), and a 3x3 stride 2 with C = 256 (thirds of a row) */
+     * in place is asked for: K blocks of 1350 over kernel rows of 900 (blocks cross
+     * into the next kernel row), and a 3x3 stride 2 with C = 256 (K = 2304: blocks of
+     * a row and a half) */
     struct conv_case rows_blocks = conv_same(6, 5, 300, 20, 3, 1, 9);
     conv_case_run(&rows_blocks, 212);
     struct conv_case s2_rows = conv_same(7, 7, 256, 24, 3, 2, 3);
     conv_case_run(&s2_rows, 213);
+    /* 3x3 stride 1 with C > 2048: Winograd's weights transformed and multiplied in two
+     * K blocks too */
+    struct conv_case wide = conv_same(4, 5, 2101, 12, 3, 1, 9); /* blocks 1051 + 1050 */
+    conv_case_run(&wide, 214);
     /* non-square kernels and strides */
     struct conv_case rect = {9, 8, 5, 6, 1, 3, 1, 2, 0, 0, 1, 1, 2, 0, 11};
     conv_case_run(&rect, 204);
@@ -676,7 +681,7 @@ TEST(kernels_conv2d_gemm_named_shapes)
     ld3s2.extra_ld = 1;
     ld3s2.extra_ldr = 2;
     conv_case_run(&ld3s2, 208);
-    CHECK(conv_checked == 33);
+    CHECK(conv_checked == 34);
     conv_report("named shapes");
 }
 
@@ -849,10 +854,10 @@ TEST(kernels_gemm_engine_threads_bitwise_identical)
  * thread, whose end the others may take (share_queue.h), else row blocks x column
  * ranges handed out dynamically): for row counts
  * around those thresholds, 2 and 3 threads must write every output, nothing past it,
- * and the bits of one thread (K = 300: two K blocks; N = 300: a partial last panel). */
+ * and the bits of one thread (K = 2100: two K blocks; N = 300: a partial last panel). */
 TEST(kernels_gemm_run_row_splits_cover_every_output)
 {
-    const int k = 300, n = 300, rows[] = {1, 7, 49, 191, 192, 196, 250, 400, 1000};
+    const int k = 2100, n = 300, rows[] = {1, 7, 49, 191, 192, 196, 250, 400, 1000};
     float *bw = random_new((size_t)k * n, 2600, -1, 1), *bias = random_new(n, 2601, -1, 1);
     float *a = random_new((size_t)1000 * k, 2602, -1, 1);
     struct gemm_b b;
@@ -963,7 +968,7 @@ TEST(kernels_residual_in_place)
         int h, w, c, k; /* input h x w x c, k x k "same" conv */
         enum act_type act1;
         int wino;       /* 0: GEMM, else Winograd F(wino x wino) */
-    } cases[] = {{9, 7, 40, 1, ACT_LEAKY, 0},  {6, 5, 300, 1, ACT_LINEAR, 0},
+    } cases[] = {{9, 7, 40, 1, ACT_LEAKY, 0},  {6, 5, 2100, 1, ACT_LINEAR, 0},
                  {5, 6, 40, 3, ACT_LINEAR, 0}, {7, 8, 24, 3, ACT_RELU, 4},
                  {6, 6, 24, 3, ACT_LEAKY, 2}};
     for (int t = 0; t < 5; t++) {
@@ -1006,7 +1011,7 @@ TEST(kernels_residual_in_place)
                 const double diff = fabs((double)apart[i] - inplace[i]);
                 if (diff > worst) worst = diff;
             }
-            /* sums of 300 products of values in [-1, 1]: rounding is ~1e-5 */
+            /* sums of 2100 products of values in [-1, 1]: rounding is ~1e-5 */
             CHECK_MSG(worst < 1e-4, "case %d: in place differs by %.3g", t, worst);
         }
         CHECK_MSG(!guard_damage(inplace, n_out), "case %d: wrote past the output", t);

@@ -381,18 +381,18 @@ static int count_in_place(const cnnrt_model *m, const char *part, bool *found)
 TEST(plan_residual_in_place)
 {
     /* Shortcuts that die at their Add are overwritten by the conv that adds them:
-     * several K blocks with no activation before the add (a1, a2: K = 300), Winograd
+     * several K blocks with no activation before the add (a1, a2: K = 2100), Winograd
      * (a3), one K block (m6). Not in place: several K blocks with an activation
      * before the add (a4), a shortcut that is also the conv's input (a5), one that is
      * read later (a6), a model output (a7) or input. check_model compares every output with
      * the node-by-node reference and 1 vs 2 threads. */
     const char *text = MODEL(6, 7, 40)
         L("s0", "Conv2D", CONV(40, 3, 1, "same"), "'in'")
-        L("x1", "Conv2D", CONV(300, 1, 1, "valid") ", 'activation': 'relu'", "'s0'")
+        L("x1", "Conv2D", CONV(2100, 1, 1, "valid") ", 'activation': 'relu'", "'s0'")
         L("y1", "Conv2D", CONV(40, 1, 1, "valid"), "'x1'")
         L("a1", "Add", "", "'y1', 's0'")
         L("o1", "Activation", "'activation': 'relu'", "'a1'")
-        L("x2", "Conv2D", CONV(300, 1, 1, "valid") ", 'activation': 'relu'", "'o1'")
+        L("x2", "Conv2D", CONV(2100, 1, 1, "valid") ", 'activation': 'relu'", "'o1'")
         L("y2", "Conv2D", CONV(40, 1, 1, "valid"), "'x2'")
         L("b2", "BatchNormalization", "", "'y2'")
         L("a2", "Add", "", "'b2', 'o1'")
@@ -400,7 +400,7 @@ TEST(plan_residual_in_place)
         L("x3", "Conv2D", CONV(24, 1, 1, "valid") ", 'activation': 'relu'", "'o2'")
         L("y3", "Conv2D", CONV(40, 3, 1, "same") ", 'activation': 'relu'", "'x3'")
         L("a3", "Add", "", "'o2', 'y3'")
-        L("x4", "Conv2D", CONV(300, 1, 1, "valid") ", 'activation': 'relu'", "'a3'")
+        L("x4", "Conv2D", CONV(2100, 1, 1, "valid") ", 'activation': 'relu'", "'a3'")
         L("y4", "Conv2D", CONV(40, 1, 1, "valid") ", 'activation': 'relu'", "'x4'")
         L("a4", "Add", "", "'y4', 'a3'")
         L("y5", "Conv2D", CONV(40, 1, 1, "valid"), "'a4'")
