@@ -239,6 +239,13 @@ static int part_len(int n, int t, int nt)
     return n * (t + 1) / nt - n * t / nt;
 }
 
+/* Thread tid of a team of nt sets the queues of its shares among `threads` to the
+ * parts of n units (part_len): the team sets them all, whatever its size. */
+static void share_parts_init(struct share_queue *q, int n, int tid, int nt, int threads)
+{
+    for (int t = tid; t < threads; t += nt) share_queue_init(&q[t], part_len(n, t, threads));
+}
+
 /* Tiles in shared block b. */
 static int block_tiles(const struct wg_layout *L, int b)
 {
@@ -487,8 +494,8 @@ void winograd_conv(const struct window_desc *d, const struct winograd_weights *w
      * transforms (a range per thread, whose end the others may take), (position,
      * column range) pairs for the GEMMs */
     struct share_queue qin[threads], qout[threads];
-    for (int t = 0; t < threads; t++) /* (a smaller team takes the rest from the back) */
-        share_queue_init(&qin[t], part_len(block_tiles(&L, 0), t, threads));
+    /* (a smaller team takes the rest from the back) */
+    share_parts_init(qin, block_tiles(&L, 0), 0, 1, threads);
 #pragma omp parallel num_threads(threads)
     {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
@@ -499,7 +506,7 @@ void winograd_conv(const struct window_desc *d, const struct winograd_weights *w
                 const int tile = tb * owner / threads + t;
                 input_transform(d, w, in, L.tiles_w, t0, tb, tile, tile + 1, v);
             }
-            for (int q = tid; q < threads; q += nt) share_queue_init(&qout[q], part_len(tb, q, threads));
+            share_parts_init(qout, tb, tid, nt, threads);
 #pragma omp barrier
 #pragma omp for schedule(dynamic, 1)
             for (int task = 0; task < npos * nsplit; task++)
@@ -510,9 +517,7 @@ void winograd_conv(const struct window_desc *d, const struct winograd_weights *w
                 const int tile = tb * owner / threads + t;
                 output_transform(d, w, mm, L.tiles_w, t0, tb, tile, tile + 1, ep, out, ldo);
             }
-            if (b + 1 < blocks)
-                for (int q = tid; q < threads; q += nt)
-                    share_queue_init(&qin[q], part_len(block_tiles(&L, b + 1), q, threads));
+            if (b + 1 < blocks) share_parts_init(qin, block_tiles(&L, b + 1), tid, nt, threads);
 #pragma omp barrier
         }
     }

@@ -937,17 +937,17 @@ static size_t first_non_finite(const float *x, size_t n)
 
 /* Dataset w of layer l, opened with the access lists that refuse external links. */
 struct open_dataset {
-    hid_t gapl, dapl, group, ds;
+    struct h5_access ac;
+    hid_t group, ds;
 };
 
 static hid_t dataset_open(struct keras_h5 *f, int l, int w, struct open_dataset *o)
 {
     const struct h5_layer *L = &f->layers[l];
-    o->gapl = access_plist(H5P_GROUP_ACCESS);
-    o->dapl = access_plist(H5P_DATASET_ACCESS);
-    o->group = f->layout == H5_LAYOUT_KERAS3_WEIGHTS ? H5Gopen2(f->group, ".", o->gapl)
-                                                      : H5Gopen2(f->group, L->name, o->gapl);
-    o->ds = o->group >= 0 ? H5Dopen2(o->group, L->weights[w].name, o->dapl) : -1;
+    o->ac = (struct h5_access){access_plist(H5P_GROUP_ACCESS), access_plist(H5P_DATASET_ACCESS)};
+    o->group = f->layout == H5_LAYOUT_KERAS3_WEIGHTS ? H5Gopen2(f->group, ".", o->ac.gapl)
+                                                      : H5Gopen2(f->group, L->name, o->ac.gapl);
+    o->ds = o->group >= 0 ? H5Dopen2(o->group, L->weights[w].name, o->ac.dapl) : -1;
     return o->ds;
 }
 
@@ -955,8 +955,8 @@ static void dataset_close(struct open_dataset *o)
 {
     if (o->ds >= 0) H5Dclose(o->ds);
     if (o->group >= 0) H5Gclose(o->group);
-    if (o->gapl >= 0) H5Pclose(o->gapl);
-    if (o->dapl >= 0) H5Pclose(o->dapl);
+    if (o->ac.gapl >= 0) H5Pclose(o->ac.gapl);
+    if (o->ac.dapl >= 0) H5Pclose(o->ac.dapl);
 }
 
 /* The errors for a dataset that was never checked or cannot be read. */

@@ -754,32 +754,37 @@ cnnrt_status weights_read(struct graph *g, struct keras_h5 *f, const struct weig
     return CNNRT_OK;
 }
 
+/* The pair of model node `node`, or -1 (a node without weights). */
+static int pair_of(const struct weights_match *m, int node)
+{
+    for (int i = 0; i < m->n_model; i++)
+        if (m->model_nodes[i] == node) return i;
+    return -1;
+}
+
 cnnrt_status weights_read_node(struct graph *g, struct keras_h5 *f, const struct weights_match *m,
                                int node, cnnrt_error *err)
 {
-    for (int i = 0; i < m->n_model; i++)
-        if (m->model_nodes[i] == node) return read_pair(g, f, m, i, err);
-    return CNNRT_OK;
+    const int i = pair_of(m, node);
+    return i >= 0 ? read_pair(g, f, m, i, err) : CNNRT_OK;
 }
 
 cnnrt_status weights_map_node(struct graph *g, struct keras_h5 *f, const struct weights_match *m,
                               int node, cnnrt_error *err)
 {
-    for (int i = 0; i < m->n_model; i++) {
-        if (m->model_nodes[i] != node) continue;
-        struct node *n = &g->nodes[node];
-        const int l = m->file_layers[m->partner[i]];
-        for (int k = 0; k < n->n_weights; k++) {
-            if (n->w[k].data) continue;
-            float *x;
-            cnnrt_status st = keras_h5_map(f, l, k, weight_elems(&n->w[k]), &x, err);
-            if (st) return st;
-            if (x) {
-                n->w[k].data = x;
-                n->w[k].borrowed = true;
-            }
+    const int i = pair_of(m, node);
+    if (i < 0) return CNNRT_OK;
+    struct node *n = &g->nodes[node];
+    const int l = m->file_layers[m->partner[i]];
+    for (int k = 0; k < n->n_weights; k++) {
+        if (n->w[k].data) continue;
+        float *x;
+        cnnrt_status st = keras_h5_map(f, l, k, weight_elems(&n->w[k]), &x, err);
+        if (st) return st;
+        if (x) {
+            n->w[k].data = x;
+            n->w[k].borrowed = true;
         }
-        break;
     }
     return CNNRT_OK;
 }
